@@ -1,0 +1,167 @@
+"""The command line: parse options, make one library call, format the result, map errors. No logic lives here."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from .config import DEFAULT_MODEL
+from .errors import DetectorError
+
+DEFAULT_INDEX = "indexes/default"
+
+
+def index_option(command):
+    """--index DIR: option, then $DETECTOR_INDEX, then indexes/default."""
+    return click.option("--index", "index_dir", type=click.Path(file_okay=False, path_type=Path),
+                        envvar="DETECTOR_INDEX", default=DEFAULT_INDEX, show_default=True, show_envvar=True,
+                        help="Index folder.")(command)
+
+
+def friendly_errors(command):
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except DetectorError as exc:
+            raise click.ClickException(str(exc)) from None
+    return wrapper
+
+
+def _open(index_dir: Path, *, create: bool = False, model: str | None = None):
+    from .detector import Detector  # imported late so that --help stays instant
+
+    return Detector.open(index_dir, model=model, create=create)
+
+
+def _require_index(index_dir: Path) -> None:
+    if not (index_dir / "manifest.json").exists():
+        raise click.ClickException(f"no index at {index_dir}: build one first with `detector index --index "
+                                   f"{index_dir} PATH...` (or set DETECTOR_INDEX)")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="detector")
+@click.option("-v", "--verbose", is_flag=True, help="Log each stage to stderr.")
+def cli(verbose: bool) -> None:
+    """Find copies and rewrites of news articles, and group articles into stories."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(message)s")
+
+
+@cli.command()
+@index_option
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--id-field", default="id", show_default=True, help="JSON field holding the document id.")
+@click.option("--text-field", default="text", show_default=True, help="JSON field holding the text.")
+@click.option("--model", default=None, help=f"Sentence-transformers model name or folder, for a new index "
+              f"[default: {DEFAULT_MODEL}, bundled]. An existing index keeps its own.")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=256, show_default=True,
+              help="Documents per committed batch.")
+@click.option("--lock-timeout", type=click.FloatRange(0), default=60.0, show_default=True,
+              help="Seconds to wait for another writer.")
+@friendly_errors
+def index(index_dir: Path, paths: tuple[str, ...], id_field: str, text_field: str, model: str | None,
+          batch_size: int, lock_timeout: float) -> None:
+    """Add .txt files, folders of them, .jsonl files or '-' (JSON lines on stdin) to the index.
+
+    Unchanged documents are skipped; a changed text under a known id replaces the old one.
+    """
+    from tqdm import tqdm
+
+    from .documents import read_paths
+    from .report import index_summary
+
+    documents = read_paths(paths, id_field=id_field, text_field=text_field)
+    with _open(index_dir, create=True, model=model) as detector, \
+            tqdm(desc="indexing", unit="doc", file=sys.stderr, disable=None) as bar:
+        result = detector.index(documents, batch_size=batch_size, lock_timeout=lock_timeout, progress=bar.update)
+    click.echo(index_summary(result), err=True)
+
+
+@cli.command()
+@index_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "jsonl"]), default="table", show_default=True)
+@friendly_errors
+def clusters(index_dir: Path, fmt: str) -> None:
+    """The story clusters. jsonl: one line per document, {"id": ..., "cluster": ...}."""
+    from .report import clusters_table
+
+    _require_index(index_dir)
+    with _open(index_dir) as detector:
+        found = detector.clusters()
+    if fmt == "table":
+        click.echo(clusters_table(found))
+    elif fmt == "json":
+        click.echo(json.dumps([{"cluster": c.id, "representative": c.representative, "size": c.size,
+                                "members": c.members} for c in found], indent=2, ensure_ascii=False))
+    else:
+        for c in found:
+            for member in c.members:
+                click.echo(json.dumps({"id": member, "cluster": c.id}, ensure_ascii=False))
+
+
+@cli.command()
+@index_option
+@click.argument("file", type=click.File("r", encoding="utf-8"), required=False)
+@click.option("--text", help="Query text, instead of FILE.")
+@click.option("--top", type=click.IntRange(1), default=10, show_default=True, help="How many matches.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@friendly_errors
+def query(index_dir: Path, file, text: str | None, top: int, fmt: str) -> None:
+    """The indexed documents most similar to FILE ('-' for stdin) or --text; the index is not changed."""
+    from .report import matches_table
+
+    if (file is None) == (text is None):
+        raise click.UsageError("give either FILE or --text, not both and not neither")
+    _require_index(index_dir)
+    body = text if text is not None else file.read()
+    if not body.strip():
+        raise click.UsageError("the query text is empty")
+    with _open(index_dir) as detector:
+        matches = detector.query(body, top=top)
+    if fmt == "json":
+        click.echo(json.dumps([m.to_dict() for m in matches], indent=2, ensure_ascii=False))
+    else:
+        click.echo(matches_table(matches))
+
+
+@cli.command()
+@index_option
+@click.argument("id_a")
+@click.argument("id_b")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@friendly_errors
+def report(index_dir: Path, id_a: str, id_b: str, fmt: str) -> None:
+    """The similarity report of two indexed documents: scores, aligned sentences, candidate sources, verdict."""
+    from .report import pair_text
+
+    _require_index(index_dir)
+    with _open(index_dir) as detector:
+        result = detector.report(id_a, id_b)
+    click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) if fmt == "json" else pair_text(result))
+
+
+@cli.command()
+@index_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@friendly_errors
+def info(index_dir: Path, fmt: str) -> None:
+    """What the index holds and how it was built."""
+    _require_index(index_dir)
+    with _open(index_dir) as detector:
+        facts = detector.info()
+    if fmt == "json":
+        click.echo(json.dumps(facts, indent=2))
+        return
+    for key, value in facts.items():
+        click.echo(f"{key + ':':<26}{json.dumps(value) if isinstance(value, dict) else value}")
+
+
+def main() -> None:
+    cli(prog_name="detector")

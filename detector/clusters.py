@@ -1,0 +1,108 @@
+"""The story graph and its clusters: cohesion-checked grouping, and cluster ids that stay stable across updates.
+
+Confirmed pairs (score at or above the threshold) connect documents. Inside each connected component, average-
+linkage clustering merges two groups only while the mean score over *all* pairs between them (pairs never
+proposed as candidates count as 0) stays at or above the threshold. One article that resembles two different
+stories therefore cannot chain them together, as plain connected components would.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import squareform
+
+Pair = tuple[int, int]
+
+
+def components(nodes: list[int], edges: list[Pair]) -> list[list[int]]:
+    parent = {n: n for n in nodes}
+
+    def find(n: int) -> int:
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    groups: dict[int, list[int]] = defaultdict(list)
+    for n in nodes:
+        groups[find(n)].append(n)
+    return sorted((sorted(g) for g in groups.values()), key=lambda g: g[0])
+
+
+def average_link(members: list[int], scores: dict[Pair, float], threshold: float) -> list[list[int]]:
+    """Average-linkage groups of `members` whose mean pairwise score is at least `threshold`."""
+    if len(members) == 1:
+        return [members]
+    n = len(members)
+    distance = np.ones((n, n))
+    np.fill_diagonal(distance, 0.0)
+    for i in range(n):
+        for j in range(i + 1, n):
+            s = scores.get((members[i], members[j]), 0.0)
+            distance[i, j] = distance[j, i] = 1.0 - s
+    labels = fcluster(linkage(squareform(distance, checks=False), method="average"),
+                      t=1.0 - threshold + 1e-12, criterion="distance")
+    groups: dict[int, list[int]] = defaultdict(list)
+    for member, label in zip(members, labels):
+        groups[int(label)].append(member)
+    return sorted((sorted(g) for g in groups.values()), key=lambda g: g[0])
+
+
+def story_groups(nodes: list[int], scores: dict[Pair, float], threshold: float) -> list[list[int]]:
+    """Every node in exactly one group; `scores` maps (smaller key, larger key) to the pair's probability."""
+    edges = [pair for pair, s in scores.items() if s >= threshold]
+    groups: list[list[int]] = []
+    for component in components(nodes, edges):
+        groups.extend(average_link(component, scores, threshold))
+    return sorted(groups, key=lambda g: g[0])
+
+
+@dataclass(frozen=True)
+class Assignment:
+    cluster_of: dict[int, str]
+    #: (absorbed id, surviving id) for clusters merged by this update.
+    merges: list[tuple[str, str]]
+    next_number: int
+
+
+def format_cluster_id(number: int) -> str:
+    return f"s{number:06d}"
+
+
+def assign_ids(groups: list[list[int]], previous: dict[int, str], next_number: int) -> Assignment:
+    """Give each group a cluster id, keeping existing ids stable.
+
+    A group keeps the id most of its previously clustered members had; when it holds members of several old
+    clusters (a merge) the largest share wins, ties going to the oldest id, and the others are recorded as merged
+    into it. An old id is given to one group at most; groups of new documents get new ids.
+    """
+    options = []
+    for index, group in enumerate(groups):
+        for old, count in Counter(previous[m] for m in group if m in previous).items():
+            options.append((-count, old, index))
+    options.sort()
+    chosen: dict[int, str] = {}
+    used: set[str] = set()
+    for _, old, index in options:
+        if index not in chosen and old not in used:
+            chosen[index], used = old, used | {old}
+    cluster_of: dict[int, str] = {}
+    merges: list[tuple[str, str]] = []
+    for index, group in enumerate(groups):
+        if index not in chosen:
+            chosen[index] = format_cluster_id(next_number)
+            next_number += 1
+        for m in group:
+            cluster_of[m] = chosen[index]
+        for old in sorted({previous[m] for m in group if m in previous} - used):
+            merges.append((old, chosen[index]))
+            used.add(old)
+    return Assignment(cluster_of, merges, next_number)

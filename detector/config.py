@@ -1,0 +1,78 @@
+"""Settings: the knobs of an index, as one frozen dataclass, and the fitted parameters shipped in params.json.
+
+Settings that change what is stored (model, shingling, MinHash size) are recorded in the index manifest when the
+index is created and read back from it afterwards; the scoring parameters come from the package's params.json,
+written by scripts/calibrate.py (see the README for where each number comes from).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from typing import Any
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class ScoringParams:
+    """Fitted parameters of the pair score: a logistic model over evidence features, and its thresholds."""
+
+    #: cosine similarity above which two sentences count as aligned (fitted on MRPC train).
+    align_threshold: float
+    #: feature name -> weight of the logistic model; intercept separately.
+    weights: dict[str, float]
+    intercept: float
+    #: probability at or above which a pair is the same story.
+    same_story_threshold: float
+    #: where these numbers come from (data, method, cross-validated figures).
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def shipped(cls) -> "ScoringParams":
+        raw = json.loads(resources.files("detector").joinpath("params.json").read_text(encoding="utf-8"))
+        return cls(
+            align_threshold=float(raw["align_threshold"]),
+            weights={k: float(v) for k, v in raw["weights"].items()},
+            intercept=float(raw["intercept"]),
+            same_story_threshold=float(raw["same_story_threshold"]),
+            provenance=raw.get("provenance", {}),
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How an index is built. Keyword-only, validated here so every entry point gets the same checks."""
+
+    model: str = DEFAULT_MODEL
+    #: MinHash permutations: more is a finer Jaccard estimate, more memory and time.
+    num_perm: int = 128
+    #: word n-gram size of the shingles (after stop-word removal); see minhash.py and the README.
+    shingle_size: int = 2
+    #: Jaccard estimate above which the LSH proposes a candidate pair.
+    lsh_threshold: float = 0.1
+    #: nearest documents by embedding considered as candidates for each new document.
+    neighbors: int = 20
+    #: document cosine below which a nearest document is not a candidate.
+    neighbor_min_cosine: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 16 <= self.num_perm <= 1024:
+            raise ValueError(f"num_perm={self.num_perm} must be between 16 and 1024")
+        if not 1 <= self.shingle_size <= 5:
+            raise ValueError(f"shingle_size={self.shingle_size} must be between 1 and 5")
+        if not 0.0 < self.lsh_threshold < 1.0:
+            raise ValueError(f"lsh_threshold={self.lsh_threshold} must be strictly between 0 and 1")
+        if self.neighbors < 0:
+            raise ValueError(f"neighbors={self.neighbors} must be 0 or more")
+        if not -1.0 <= self.neighbor_min_cosine <= 1.0:
+            raise ValueError(f"neighbor_min_cosine={self.neighbor_min_cosine} must be between -1 and 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "Settings":
+        known = {k: raw[k] for k in cls.__dataclass_fields__ if k in raw}
+        return cls(**known)

@@ -1,0 +1,368 @@
+"""The Detector: index documents, find and confirm candidate pairs, cluster stories, answer queries and reports.
+
+index():  read -> exact duplicates by content hash -> sentences -> encode -> MinHash
+          -> candidates (LSH ∪ nearest documents) -> evidence -> score -> story clusters -> commit
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from . import clusters as story_clusters
+from .config import ScoringParams, Settings
+from .documents import Document, parse_published
+from .encoders import Encoder, SentenceTransformerEncoder
+from .errors import IncompatibleIndexError, UnknownDocumentError
+from .evidence import PairEvidence, align, specific_terms, term_overlap
+from .minhash import jaccard, shingles, signature, signature_from_bytes, signature_to_bytes
+from .results import AlignedSentences, Cluster, IndexResult, Match, PairReport
+from .scoring import Scorer
+from .sentences import split_sentences
+from .store import Snapshot, StoredPair, Store
+from .vectors import document_vector
+
+log = logging.getLogger("detector")
+
+EXACT, MINHASH, EMBEDDING = "exact", "minhash", "embedding"
+
+
+@dataclass
+class _View:
+    """What evidence needs of one document, whether indexed or only queried."""
+
+    sentences: list[str]
+    vectors: np.ndarray
+    signature: object
+    vector: np.ndarray = field(init=False)
+    _terms: dict[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        self.vector = document_vector(self.vectors)
+
+    @property
+    def terms(self) -> dict[str, str]:
+        if self._terms is None:
+            self._terms = specific_terms(self.sentences)
+        return self._terms
+
+
+class Detector:
+    """An open index. Use `Detector.open(path)`; close it (or use `with`) when done."""
+
+    def __init__(self, store: Store, encoder: Encoder, settings: Settings, params: ScoringParams) -> None:
+        self.store = store
+        self.encoder = encoder
+        self.settings = settings
+        self.params = params
+        self.scorer = Scorer(params)
+        self._snapshot: Snapshot | None = None
+        self._views: dict[int, _View] = {}
+
+    # ---- opening -------------------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | Path, *, model: str | None = None, encoder: Encoder | None = None,
+             settings: Settings | None = None, params: ScoringParams | None = None,
+             create: bool = True) -> "Detector":
+        """Open the index at `path`, creating it (with `settings`, `model` or `encoder`) if `create` and missing."""
+        path = Path(path)
+        params = params or ScoringParams.shipped()
+        if not (path / "manifest.json").exists() and create:
+            settings = settings or Settings(model=model or (encoder.name if encoder else Settings().model))
+            encoder = encoder or SentenceTransformerEncoder(settings.model)
+            store = Store.create(path, model=settings.model, dimension=encoder.dimension,
+                                 settings=settings.to_dict())
+            return cls(store, encoder, settings, params)
+        store = Store.open(path)
+        stored = Settings.from_dict(store.manifest["settings"])
+        wanted = model or (encoder.name if encoder else None)
+        if wanted is not None and wanted != store.manifest["model"]:
+            store.close()
+            raise IncompatibleIndexError(
+                f"{path} was built with model {store.manifest['model']!r}, not {wanted!r}: vectors of different models "
+                "do not compare. Leave out --model to use the index's own, or build a new index with --index NEW_DIR."
+            )
+        encoder = encoder or SentenceTransformerEncoder(stored.model)
+        return cls(store, encoder, stored, params)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "Detector":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def snapshot(self) -> Snapshot:
+        if self._snapshot is None or self._snapshot.generation != self.store.generation:
+            self._snapshot = self.store.load_snapshot(lsh_threshold=self.settings.lsh_threshold,
+                                                      num_perm=self.settings.num_perm)
+            self._views.clear()
+        return self._snapshot
+
+    # ---- indexing ------------------------------------------------------------------------------------------
+    def index(self, documents: Iterable[Document], *, batch_size: int = 256, lock_timeout: float = 60.0,
+              progress: Callable[[int], None] | None = None) -> IndexResult:
+        """Add documents; an unchanged one is skipped, a changed text under a known id replaces the old one.
+
+        Work is committed every `batch_size` documents, so an interrupted run keeps every batch it finished.
+        """
+        started = time.perf_counter()
+        result = IndexResult()
+        with self.store.writing(timeout=lock_timeout):
+            snapshot = self.snapshot
+            for batch in _batches(documents, batch_size):
+                result = _merge(result, self._index_batch(batch, snapshot))
+                self._recluster()
+                self.store.commit(snapshot)
+                if progress:
+                    progress(len(batch))
+        return _merge(result, IndexResult(seconds=time.perf_counter() - started))
+
+    def _index_batch(self, batch: list[Document], snapshot: Snapshot) -> IndexResult:
+        latest = {doc.id: doc for doc in batch}  # a repeated id within a batch: the last text wins
+        added, replaced, unchanged, exact = [], [], [], []
+        todo: list[tuple[Document, int | None]] = []
+        for doc in latest.values():
+            old = self.store.document(doc.id)
+            if old is not None and old.content_hash == doc.content_hash:
+                unchanged.append(doc.id)
+                continue
+            if old is not None:
+                self._forget(old.key, snapshot)
+                replaced.append(doc.id)
+            else:
+                added.append(doc.id)
+            todo.append((doc, old.seq if old else None))
+
+        sentences: list[list[str] | None] = []  # None: an exact duplicate, never split nor encoded
+        seen: set[str] = set()
+        for doc, _ in todo:
+            digest = doc.content_hash
+            duplicate = digest in seen or self.store.document_by_hash(digest) is not None
+            seen.add(digest)
+            sentences.append(None if duplicate else split_sentences(doc.text))
+        need = [i for i, s in enumerate(sentences) if isinstance(s, list)]
+        flat = [t for i in need for t in sentences[i]]
+        encoded = self.encoder.encode(flat) if flat else np.zeros((0, 0), dtype=np.float32)
+        offsets = np.cumsum([0] + [len(sentences[i]) for i in need])
+        vectors: dict[int, np.ndarray] = {i: encoded[offsets[n]:offsets[n + 1]] for n, i in enumerate(need)}
+
+        new_keys: list[int] = []
+        exact_pairs: list[tuple[int, int]] = []
+        by_hash: dict[str, int] = {}
+        for i, (doc, seq) in enumerate(todo):
+            digest = doc.content_hash
+            original = by_hash.get(digest)
+            if original is None:
+                stored = self.store.document_by_hash(digest)
+                original = stored.key if stored else None
+            if i in vectors:
+                texts, vecs = sentences[i], vectors[i]
+            else:  # exact duplicate of an indexed document: reuse its sentences and vectors, no model run
+                texts, vecs = self._view(original).sentences, self._view(original).vectors
+            sig = signature(shingles(doc.text, self.settings.shingle_size), self.settings.num_perm)
+            key = self.store.add_document(doc_id=doc.id, content_hash=digest, text=doc.text, metadata=doc.metadata,
+                                          published=doc.published, signature=signature_to_bytes(sig), seq=seq)
+            sentence_keys = self.store.add_sentences(key, texts)
+            snapshot.sentences.add(np.asarray(sentence_keys), vecs)
+            view = _View(texts, vecs, sig)
+            snapshot.documents.add(np.asarray([key]), view.vector[None, :])
+            snapshot.lsh.add(key, sig)
+            self._views[key] = view
+            if original is not None:
+                exact_pairs.append((key, original))
+                exact.append((doc.id, self._id_of(original)))
+            by_hash.setdefault(digest, key)
+            new_keys.append(key)
+
+        candidates = self._candidates(new_keys, exact_pairs)
+        confirmed = 0
+        for (a, b), sources in candidates.items():
+            confirmed += self._confirm(a, b, sources)
+        return IndexResult(added=added, replaced=replaced, unchanged=unchanged, exact_duplicates=exact,
+                           candidate_pairs=len(candidates), confirmed_pairs=confirmed, sentences_encoded=len(flat))
+
+    def _forget(self, key: int, snapshot: Snapshot) -> None:
+        snapshot.sentences.remove(self.store.delete_document(key))
+        snapshot.documents.remove([key])
+        snapshot.lsh.remove(key)
+        self._views.pop(key, None)
+
+    def _candidates(self, new_keys: list[int], exact_pairs: list[tuple[int, int]]) -> dict[tuple[int, int], set[str]]:
+        found: dict[tuple[int, int], set[str]] = {}
+
+        def note(a: int, b: int, source: str) -> None:
+            if a != b:
+                found.setdefault((min(a, b), max(a, b)), set()).add(source)
+
+        for a, b in exact_pairs:
+            note(a, b, EXACT)
+        snapshot = self._snapshot
+        assert snapshot is not None
+        for key in new_keys:
+            view = self._views[key]
+            for other in snapshot.lsh.query(view.signature):
+                note(key, other, MINHASH)
+            if self.settings.neighbors:
+                sims, ids = snapshot.documents.search(view.vector[None, :], self.settings.neighbors + 1)
+                for sim, other in zip(sims[0], ids[0]):
+                    if other >= 0 and sim >= self.settings.neighbor_min_cosine:
+                        note(key, int(other), EMBEDDING)
+        return found
+
+    def _confirm(self, a: int, b: int, sources: set[str]) -> bool:
+        evidence = self._evidence(self._view(a), self._view(b))
+        features = evidence.features()
+        score = self.scorer.score(features)
+        self.store.put_pair(StoredPair(a, b, sorted(sources), features, score.probability, score.verdict))
+        return score.same_story
+
+    def _evidence(self, a: _View, b: _View) -> PairEvidence:
+        return PairEvidence(
+            jaccard=jaccard(a.signature, b.signature),
+            doc_cosine=float(np.clip(a.vector @ b.vector, -1.0, 1.0)),
+            alignment=align(a.vectors, b.vectors, threshold=self.params.align_threshold),
+            terms=term_overlap(a.terms, b.terms),
+        )
+
+    def _view(self, key: int) -> _View:
+        view = self._views.get(key)
+        if view is None:
+            doc = self.store.documents_by_key([key])[key]
+            vectors = self.snapshot.sentences.get(self.store.sentence_keys(key))
+            view = _View(self.store.sentences(key), vectors, signature_from_bytes(doc.signature))
+            self._views[key] = view
+        return view
+
+    def _id_of(self, key: int) -> str:
+        return self.store.documents_by_key([key])[key].id
+
+    def _recluster(self) -> None:
+        keys = [d.key for d in self.store.all_documents()]
+        scores = {(p.a_key, p.b_key): p.probability for p in self.store.all_pairs()}
+        groups = story_clusters.story_groups(keys, scores, self.params.same_story_threshold)
+        assignment = story_clusters.assign_ids(groups, self.store.cluster_map(), self.store.next_cluster_number)
+        self.store.set_clusters(assignment.cluster_of, assignment.merges, assignment.next_number)
+
+    # ---- reading -------------------------------------------------------------------------------------------
+    def clusters(self) -> list[Cluster]:
+        """Every story cluster, singletons included, ordered by their first-indexed member."""
+        docs = self.store.all_documents()
+        cluster_of = self.store.cluster_map()
+        members: dict[str, list] = {}
+        for doc in docs:
+            members.setdefault(cluster_of.get(doc.key, "?"), []).append(doc)
+        return [Cluster(cid, [d.id for d in group], _representative(group).id) for cid, group in members.items()]
+
+    def cluster_of(self) -> dict[str, str]:
+        """Document id -> cluster id, for every indexed document."""
+        return {member: c.id for c in self.clusters() for member in c.members}
+
+    def query(self, text: str, *, top: int = 10) -> list[Match]:
+        """The indexed documents most similar to `text`, best first; the index is not changed."""
+        sentences = split_sentences(text)
+        if not sentences:
+            return []
+        query = _View(sentences, self.encoder.encode(sentences),
+                      signature(shingles(text, self.settings.shingle_size), self.settings.num_perm))
+        snapshot = self.snapshot
+        sources: dict[int, set[str]] = {}
+        for key in snapshot.lsh.query(query.signature):
+            sources.setdefault(key, set()).add(MINHASH)
+        sims, ids = snapshot.documents.search(query.vector[None, :], max(top, self.settings.neighbors))
+        for key in ids[0]:
+            if key >= 0:
+                sources.setdefault(int(key), set()).add(EMBEDDING)
+        docs = self.store.documents_by_key(sorted(sources))
+        cluster_of = self.store.cluster_map()
+        matches = []
+        for key, found_by in sources.items():
+            features = self._evidence(query, self._view(key)).features()
+            score = self.scorer.score(features)
+            matches.append(Match(docs[key].id, score.probability, score.verdict, features, sorted(found_by),
+                                 cluster_of.get(key)))
+        matches.sort(key=lambda m: (-m.probability, m.id))
+        return matches[:top]
+
+    def report(self, a_id: str, b_id: str) -> PairReport:
+        """The full similarity report of two indexed documents."""
+        a, b = (self._require(x) for x in (a_id, b_id))
+        view_a, view_b = self._view(a.key), self._view(b.key)
+        evidence = self._evidence(view_a, view_b)
+        features = evidence.features()
+        score = self.scorer.score(features)
+        stored = self.store.pair(a.key, b.key)
+        cluster_of = self.store.cluster_map()
+        aligned = [AlignedSentences(p.a_index, p.b_index, view_a.sentences[p.a_index], view_b.sentences[p.b_index],
+                                    p.similarity) for p in evidence.alignment.pairs]
+        return PairReport(a.id, b.id, score.probability, score.verdict, features,
+                          stored.sources if stored else [], aligned, evidence.terms.shared,
+                          len(view_a.sentences), len(view_b.sentences), cluster_of.get(a.key),
+                          cluster_of.get(b.key), self.params.align_threshold)
+
+    def _require(self, doc_id: str):
+        doc = self.store.document(doc_id)
+        if doc is None:
+            raise UnknownDocumentError(f"no document {doc_id!r} in {self.store.path}: see `detector clusters` for ids")
+        return doc
+
+    def info(self) -> dict:
+        """What the index holds and how it was built."""
+        candidates, confirmed = self.store.count_pairs()
+        clusters = self.clusters()
+        return {
+            "path": str(self.store.path),
+            "format_version": self.store.manifest["format_version"],
+            "model": self.store.manifest["model"],
+            "dimension": self.store.manifest["dimension"],
+            "created": self.store.manifest.get("created"),
+            "updated": self.store.updated(),
+            "settings": self.settings.to_dict(),
+            "scoring": {"align_threshold": self.params.align_threshold,
+                        "same_story_threshold": self.params.same_story_threshold,
+                        "weights": self.params.weights, "intercept": self.params.intercept},
+            "documents": self.store.count_documents(),
+            "sentences": self.store.count_sentences(),
+            "candidate_pairs": candidates,
+            "confirmed_pairs": confirmed,
+            "clusters": len(clusters),
+            "multi_document_clusters": sum(1 for c in clusters if c.size > 1),
+            "merges": len(self.store.merges()),
+            "generation": self.store.generation,
+            "bytes_on_disk": self.store.size_on_disk(),
+        }
+
+
+def _representative(group: list) -> object:
+    """Earliest `published`, else first indexed."""
+    dated = [d for d in group if d.published]
+    if dated:
+        return min(dated, key=lambda d: (parse_published(d.published, d.id), d.seq))
+    return min(group, key=lambda d: d.seq)
+
+
+def _batches(documents: Iterable[Document], size: int) -> Iterator[list[Document]]:
+    batch: list[Document] = []
+    for doc in documents:
+        batch.append(doc)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _merge(a: IndexResult, b: IndexResult) -> IndexResult:
+    return IndexResult(
+        added=a.added + b.added, replaced=a.replaced + b.replaced, unchanged=a.unchanged + b.unchanged,
+        exact_duplicates=a.exact_duplicates + b.exact_duplicates,
+        candidate_pairs=a.candidate_pairs + b.candidate_pairs, confirmed_pairs=a.confirmed_pairs + b.confirmed_pairs,
+        sentences_encoded=a.sentences_encoded + b.sentences_encoded, seconds=a.seconds + b.seconds)

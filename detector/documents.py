@@ -1,0 +1,159 @@
+"""Documents in: the Document dataclass, text normalisation, the content hash, and readers for txt/jsonl/stdin."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import IO, Any, Iterable, Iterator
+
+from .errors import InputError
+
+#: metadata fields with a meaning of their own; any other field of a JSON line is kept as is in `extra`.
+KNOWN_FIELDS = ("title", "source", "url", "published")
+
+_QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "‛": "'", "“": '"', "”": '"', "„": '"', "‟": '"',
+                         "–": "-", "—": "-", "‐": "-", "‑": "-"})
+_SPACE = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    """The text as compared for exact duplicates: NFKC, unified quotes and dashes, case-folded, spaces collapsed."""
+    text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()
+    return _SPACE.sub(" ", text).strip()
+
+
+def content_hash(text: str) -> str:
+    """Hash of the normalised text: equal hashes mean an exact duplicate, found before any model runs."""
+    return hashlib.sha256(normalise(text).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Document:
+    """One article. `id` is unique in an index; `text` is never empty."""
+
+    id: str
+    text: str
+    title: str | None = None
+    source: str | None = None
+    url: str | None = None
+    published: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not self.id.strip():
+            raise InputError(f"document id {self.id!r} is empty: give every document a non-empty id")
+        if not isinstance(self.text, str) or not self.text.strip():
+            raise InputError(f"document {self.id!r} has no text: empty or whitespace-only documents are not indexed")
+        if self.published is not None:
+            parse_published(self.published, self.id)
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.text)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Every field but id and text, as it came in."""
+        known = {k: getattr(self, k) for k in KNOWN_FIELDS if getattr(self, k) is not None}
+        return {**self.extra, **known}
+
+
+def parse_published(value: str, doc_id: str = "?") -> datetime:
+    """An ISO date or date-time; a clear error otherwise."""
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), datetime.min.time())
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).replace(tzinfo=None)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"document {doc_id!r}: published={value!r} is not an ISO date (use e.g. 2024-12-11 or 2024-12-11T08:00:00Z)"
+        ) from None
+
+
+def document_from_record(record: dict[str, Any], *, id_field: str = "id", text_field: str = "text",
+                         where: str = "") -> Document:
+    """A Document from one JSON object; `where` (file:line) prefixes any error."""
+    prefix = f"{where}: " if where else ""
+    if not isinstance(record, dict):
+        raise InputError(f"{prefix}expected a JSON object, got {type(record).__name__}")
+    missing = [f for f in (id_field, text_field) if f not in record]
+    if missing:
+        raise InputError(f"{prefix}missing field {missing[0]!r} (fields present: {sorted(record)}); "
+                         f"use --id-field/--text-field if your data names them differently")
+    doc_id, text = record[id_field], record[text_field]
+    if isinstance(doc_id, int) and not isinstance(doc_id, bool):
+        doc_id = str(doc_id)
+    if not isinstance(doc_id, str) or not isinstance(text, str):
+        raise InputError(f"{prefix}{id_field!r} and {text_field!r} must be strings")
+    known = {k: record.get(k) for k in KNOWN_FIELDS}
+    for k, v in known.items():
+        if v is not None and not isinstance(v, str):
+            known[k] = str(v)
+    extra = {k: v for k, v in record.items() if k not in (id_field, text_field, *KNOWN_FIELDS)}
+    try:
+        return Document(id=doc_id, text=text, extra=extra, **known)
+    except InputError as exc:
+        raise InputError(f"{prefix}{exc}") from None
+
+
+def read_jsonl(stream: IO[bytes] | IO[str], *, name: str = "<stdin>", id_field: str = "id",
+               text_field: str = "text") -> Iterator[Document]:
+    """Documents from JSON lines; blank lines are skipped, a bad line raises InputError with its line number."""
+    for number, raw in enumerate(stream, start=1):
+        where = f"{name}:{number}"
+        if isinstance(raw, bytes):
+            try:
+                raw = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(f"{where}: not UTF-8 (byte {exc.start}): re-encode the file as UTF-8") from None
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+        yield document_from_record(record, id_field=id_field, text_field=text_field, where=where)
+
+
+def read_text_file(path: Path) -> Document:
+    """A .txt file as one document; its id is the file name without extension."""
+    data = path.read_bytes()
+    if b"\x00" in data[:8192]:
+        raise InputError(f"{path}: looks binary (NUL bytes), not a text article")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 (byte {exc.start}): re-encode the file as UTF-8") from None
+    try:
+        return Document(id=path.stem, text=text)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
+def read_paths(paths: Iterable[str | Path], *, id_field: str = "id", text_field: str = "text",
+               stdin: IO[bytes] | None = None) -> Iterator[Document]:
+    """Documents from .txt files, folders of them (recursively, sorted), .jsonl files and '-' (JSON lines on stdin)."""
+    for raw in paths:
+        if str(raw) == "-":
+            yield from read_jsonl(stdin if stdin is not None else sys.stdin.buffer, name="<stdin>",
+                                  id_field=id_field, text_field=text_field)
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in (".txt", ".jsonl"))
+            yield from read_paths(files, id_field=id_field, text_field=text_field)
+        elif not path.exists():
+            raise InputError(f"{path}: no such file or folder")
+        elif path.suffix.lower() == ".jsonl":
+            with path.open("rb") as handle:
+                yield from read_jsonl(handle, name=str(path), id_field=id_field, text_field=text_field)
+        elif path.suffix.lower() == ".txt":
+            yield read_text_file(path)
+        else:
+            raise InputError(f"{path}: unsupported file type {path.suffix!r}; give .txt or .jsonl files, or a folder")

@@ -1,0 +1,151 @@
+"""Per-pair evidence: sentence alignment both ways, and specific terms (names, places, numbers, dates) matched with
+tolerance for spelling and transliteration variants and weighted by how rare they are in general English."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+from anyascii import anyascii
+from rapidfuzz.distance import JaroWinkler, Levenshtein
+from wordfreq import zipf_frequency
+
+from .sentences import words
+from .vectors import cosine_matrix
+
+MONTHS = frozenset("january february march april may june july august september october november december".split())
+WEEKDAYS = frozenset("monday tuesday wednesday thursday friday saturday sunday".split())
+#: a word at least this frequent in general English (Zipf scale) is not a specific term when it opens a sentence.
+COMMON_ZIPF = 4.5
+#: Zipf frequency at which a term stops carrying weight (words like "general", "chief" are ~5-5.5).
+ZIPF_CEILING = 6.0
+VARIANT_SIMILARITY = 0.85
+_VOWELS = re.compile(r"[aeiouy]+")
+_REPEATS = re.compile(r"(.)\1+")
+
+
+@dataclass(frozen=True)
+class AlignedPair:
+    """A sentence of A aligned with a sentence of B."""
+
+    a_index: int
+    b_index: int
+    similarity: float
+
+
+@dataclass(frozen=True)
+class Alignment:
+    pairs: list[AlignedPair]
+    #: share of A's sentences whose best match in B is at or above the threshold; likewise for B.
+    coverage_a: float
+    coverage_b: float
+
+
+def align(a: np.ndarray, b: np.ndarray, *, threshold: float) -> Alignment:
+    """Each sentence's best match in the other document, kept at or above `threshold`, in both directions."""
+    if len(a) == 0 or len(b) == 0:
+        return Alignment([], 0.0, 0.0)
+    sims = cosine_matrix(a, b)
+    best_in_b, best_in_a = sims.argmax(axis=1), sims.argmax(axis=0)
+    kept = {(i, int(best_in_b[i])) for i in range(len(a)) if sims[i, best_in_b[i]] >= threshold}
+    kept |= {(int(best_in_a[j]), j) for j in range(len(b)) if sims[best_in_a[j], j] >= threshold}
+    pairs = sorted((AlignedPair(i, j, float(sims[i, j])) for i, j in kept), key=lambda p: (-p.similarity, p.a_index))
+    coverage_a = float((sims.max(axis=1) >= threshold).mean())
+    coverage_b = float((sims.max(axis=0) >= threshold).mean())
+    return Alignment(pairs, coverage_a, coverage_b)
+
+
+@lru_cache(maxsize=200_000)
+def _zipf(word: str) -> float:
+    return zipf_frequency(word, "en")
+
+
+def term_weight(term: str) -> float:
+    """How much a shared term says: dates 1, other numbers 0.5, words by rarity in general English (0..1)."""
+    if any(c.isdigit() for c in term):
+        return 1.0 if " " in term else 0.5
+    return max(0.0, ZIPF_CEILING - _zipf(term)) / ZIPF_CEILING
+
+
+def specific_terms(sentences: list[str]) -> dict[str, str]:
+    """Specific terms of a text, folded form -> first spelling seen: capitalised words (a sentence's first word only
+    if it is rare), numbers, and month-day dates."""
+    found: dict[str, str] = {}
+    for sentence in sentences:
+        tokens = words(sentence)
+        for i, token in enumerate(tokens):
+            token = re.sub(r"['’]s$", "", token)
+            folded = anyascii(token).lower().strip(".'-")
+            if not folded:
+                continue
+            if any(c.isdigit() for c in folded):
+                found.setdefault(folded, token)
+                previous = tokens[i - 1].lower() if i else ""
+                if previous in MONTHS:
+                    found.setdefault(f"{previous} {folded}", f"{tokens[i - 1]} {token}")
+                continue
+            if (token[0].isupper() and len(folded) > 2 and folded not in MONTHS and folded not in WEEKDAYS
+                    and (i > 0 or _zipf(folded) < COMMON_ZIPF)):
+                found.setdefault(folded, token)
+    return found
+
+
+def _skeleton(term: str) -> str:
+    return _REPEATS.sub(r"\1", term[0] + _VOWELS.sub("", term[1:]))
+
+
+def variants_match(a: str, b: str) -> bool:
+    """Same term, or spelling/transliteration variants of one name (Severansk / Seversk / Siversk, Donbas / Donbass).
+    Numbers and dates must match exactly."""
+    if a == b:
+        return True
+    if any(c.isdigit() for c in a + b) or a[0] != b[0] or min(len(a), len(b)) < 5:
+        return False
+    if JaroWinkler.similarity(a, b) >= VARIANT_SIMILARITY:
+        return True
+    # Transliterations mostly differ in vowels and doubled letters: compare consonant skeletons, one edit allowed.
+    sa, sb = _skeleton(a), _skeleton(b)
+    return min(len(sa), len(sb)) >= 4 and Levenshtein.distance(sa, sb) <= 1
+
+
+@dataclass(frozen=True)
+class TermOverlap:
+    #: rarity-weighted share of both texts' specific terms that have a match in the other (0..1).
+    score: float
+    #: matched terms as "spelling in A ~ spelling in B", most telling first.
+    shared: list[str] = field(default_factory=list)
+
+
+def term_overlap(a: dict[str, str], b: dict[str, str]) -> TermOverlap:
+    total = sum(term_weight(t) for t in a) + sum(term_weight(t) for t in b)
+    if total == 0:
+        return TermOverlap(0.0, [])
+    match_a = {t: next((u for u in b if variants_match(t, u)), None) for t in a}
+    matched_b = {u for u in b if any(variants_match(u, t) for t in a)}
+    weight = sum(term_weight(t) for t, u in match_a.items() if u is not None) + sum(term_weight(u) for u in matched_b)
+    shared = sorted(((t, u) for t, u in match_a.items() if u is not None), key=lambda tu: -term_weight(tu[0]))
+    labels = [a[t] if t == u else f"{a[t]} ~ {b[u]}" for t, u in shared]
+    return TermOverlap(weight / total, labels)
+
+
+@dataclass(frozen=True)
+class PairEvidence:
+    """Everything measured about a pair, before scoring."""
+
+    jaccard: float
+    doc_cosine: float
+    alignment: Alignment
+    terms: TermOverlap
+
+    def features(self) -> dict[str, float]:
+        """The named numbers the score combines (see scoring.py and params.json)."""
+        cov = (self.alignment.coverage_a, self.alignment.coverage_b)
+        return {
+            "coverage_min": min(cov),
+            "coverage_max": max(cov),
+            "doc_cosine": self.doc_cosine,
+            "jaccard": self.jaccard,
+            "term_overlap": self.terms.score,
+        }

@@ -1,0 +1,95 @@
+"""Shingling, MinHash signatures and the LSH candidate index (datasketch).
+
+Shingles are word n-grams over the content words of a text (ASCII-folded, lower-cased, stop words dropped). Dropping
+stop words and using short n-grams is what lets rewrites, not only copies, share shingles: a paraphrase keeps the
+names and content words but changes the glue between them. scripts/measure_shingles.py compares the schemes on the
+labelled sets; the README has the figures that chose the default.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+from anyascii import anyascii
+from datasketch import LeanMinHash, MinHash, MinHashLSH
+
+from .sentences import words
+
+SEED = 1
+
+STOP_WORDS = frozenset("""
+a about above after again against all am an and any are as at be because been before being below between both but by
+can could did do does doing down during each few for from further had has have having he her here hers herself him
+himself his how i if in into is it its itself just me more most my myself no nor not now of off on once only or other
+our ours ourselves out over own same she should so some such than that the their theirs them themselves then there
+these they this those through to too under until up very was we were what when where which while who whom why will
+with would you your yours yourself yourselves also said says say would may might must shall us one its it's
+""".split())
+
+
+def content_words(text: str) -> list[str]:
+    """Lower-cased ASCII-folded words with stop words removed, in order."""
+    folded = (anyascii(w).lower().strip("'.-") for w in words(text))
+    return [w for w in folded if w and w not in STOP_WORDS]
+
+
+def shingles(text: str, size: int) -> set[str]:
+    """Word `size`-grams of the content words; a text shorter than `size` content words gives its words joined."""
+    tokens = content_words(text) or [anyascii(w).lower() for w in words(text)]
+    if len(tokens) < size:
+        return {" ".join(tokens)} if tokens else set()
+    return {" ".join(tokens[i:i + size]) for i in range(len(tokens) - size + 1)}
+
+
+def signature(shingle_set: set[str], num_perm: int) -> LeanMinHash:
+    """The MinHash signature of a shingle set (datasketch, fixed seed so signatures compare across runs)."""
+    mh = MinHash(num_perm=num_perm, seed=SEED)
+    mh.update_batch([s.encode("utf-8") for s in sorted(shingle_set)])
+    return LeanMinHash(mh)
+
+
+def signature_to_bytes(sig: LeanMinHash) -> bytes:
+    return np.asarray(sig.hashvalues, dtype=np.uint64).tobytes()
+
+
+def signature_from_bytes(data: bytes) -> LeanMinHash:
+    return LeanMinHash(seed=SEED, hashvalues=np.frombuffer(data, dtype=np.uint64))
+
+
+def jaccard(a: LeanMinHash, b: LeanMinHash) -> float:
+    """MinHash estimate of the Jaccard similarity of the two shingle sets."""
+    return float(a.jaccard(b))
+
+
+class LSHIndex:
+    """MinHashLSH keyed by integer document keys."""
+
+    def __init__(self, *, threshold: float, num_perm: int, lsh: MinHashLSH | None = None) -> None:
+        self.threshold = threshold
+        self.num_perm = num_perm
+        self._lsh = lsh if lsh is not None else MinHashLSH(threshold=threshold, num_perm=num_perm)
+
+    def __len__(self) -> int:
+        return len(self._lsh.keys)
+
+    def add(self, key: int, sig: LeanMinHash) -> None:
+        self._lsh.insert(key, sig, check_duplication=False)
+
+    def remove(self, key: int) -> None:
+        if key in self._lsh:
+            self._lsh.remove(key)
+
+    def query(self, sig: LeanMinHash) -> list[int]:
+        return sorted(self._lsh.query(sig))
+
+    def to_bytes(self) -> bytes:
+        return pickle.dumps(self._lsh, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, threshold: float, num_perm: int) -> "LSHIndex":
+        """Only for bytes this package wrote; store.py checks their SHA-256 against the index before calling."""
+        lsh = pickle.loads(data)  # noqa: S301 - checksum verified by the caller
+        if not isinstance(lsh, MinHashLSH):
+            raise ValueError("LSH file does not hold a MinHashLSH")
+        return cls(threshold=threshold, num_perm=num_perm, lsh=lsh)

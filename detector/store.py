@@ -1,0 +1,405 @@
+"""The index folder: manifest, SQLite metadata, FAISS and LSH files, the write lock and atomic commits.
+
+Layout of an index folder:
+
+    manifest.json        format version, model, dimension, settings (written once, atomically)
+    meta.sqlite          documents, sentences, pairs, clusters, merges, and the current generation
+    gen-NNNNNN/          sentences.faiss, documents.faiss, lsh.pickle of that generation
+    write.lock           held by the one writer
+
+A commit writes a new generation folder completely, then commits the SQLite transaction that names it (with the
+files' SHA-256), then deletes older generations. A crash at any moment therefore leaves either the old state or the
+new one, never a mix, and a reader always sees a consistent pair of database and files. Nothing outside this
+module opens SQLite, FAISS or LSH files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from filelock import FileLock, Timeout
+
+from .errors import IncompatibleIndexError, IndexFolderError, IndexLockedError
+from .minhash import LSHIndex
+from .vectors import VectorIndex
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+DATABASE = "meta.sqlite"
+LOCK = "write.lock"
+FILES = ("sentences.faiss", "documents.faiss", "lsh.pickle")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    key INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    seq INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    text TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    published TEXT,
+    signature BLOB NOT NULL,
+    indexed_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_hash ON documents(content_hash);
+CREATE TABLE IF NOT EXISTS sentences (
+    key INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc_key INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sentences_doc ON sentences(doc_key, position);
+CREATE TABLE IF NOT EXISTS pairs (
+    a_key INTEGER NOT NULL,
+    b_key INTEGER NOT NULL,
+    sources TEXT NOT NULL,
+    features TEXT NOT NULL,
+    probability REAL NOT NULL,
+    verdict TEXT NOT NULL,
+    PRIMARY KEY (a_key, b_key)
+);
+CREATE INDEX IF NOT EXISTS pairs_b ON pairs(b_key);
+CREATE TABLE IF NOT EXISTS clusters (doc_key INTEGER PRIMARY KEY, cluster TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS clusters_cluster ON clusters(cluster);
+CREATE TABLE IF NOT EXISTS merges (absorbed TEXT NOT NULL, into_cluster TEXT NOT NULL, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    key: int
+    id: str
+    seq: int
+    content_hash: str
+    text: str
+    metadata: dict[str, Any]
+    published: str | None
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class StoredPair:
+    a_key: int
+    b_key: int
+    sources: list[str]
+    features: dict[str, float]
+    probability: float
+    verdict: str
+
+
+@dataclass
+class Snapshot:
+    """The vector and LSH indexes of one generation, loaded into memory."""
+
+    generation: int
+    sentences: VectorIndex
+    documents: VectorIndex
+    lsh: LSHIndex
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Store:
+    """One index folder. Open it with Store.create or Store.open; writes go through `with store.writing(): ...`."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
+        self.path = path
+        self.manifest = manifest
+        self._db = sqlite3.connect(path / DATABASE, isolation_level=None, timeout=60.0, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+        self._lock = FileLock(str(path / LOCK))
+        self._writing = False
+
+    # ---- opening -------------------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | Path, *, model: str, dimension: int, settings: dict[str, Any]) -> "Store":
+        path = Path(path)
+        if (path / MANIFEST).exists():
+            raise IndexFolderError(f"{path} already holds an index; open it instead of creating it")
+        path.mkdir(parents=True, exist_ok=True)
+        manifest = {"format_version": FORMAT_VERSION, "model": model, "dimension": dimension,
+                    "settings": settings, "created": now()}
+        store = cls(path, manifest)
+        _write_atomic(path / MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"))
+        return store
+
+    @classmethod
+    def open(cls, path: str | Path) -> "Store":
+        path = Path(path)
+        manifest_path = path / MANIFEST
+        if not manifest_path.exists():
+            raise IndexFolderError(f"no index at {path} ({manifest_path} is missing): "
+                                   "build one with `detector index --index DIR PATH...`")
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            version = manifest["format_version"]
+            manifest["model"], manifest["dimension"], manifest["settings"]  # noqa: B018 - presence check
+        except (ValueError, KeyError, TypeError) as exc:
+            raise IndexFolderError(f"{manifest_path} is corrupt ({exc!s}): rebuild the index into a new folder") from None
+        if version != FORMAT_VERSION:
+            raise IncompatibleIndexError(
+                f"{path} was written in index format version {version}; this detector reads version "
+                f"{FORMAT_VERSION}. Rebuild it: `detector index --index NEW_DIR PATH...` from the original documents."
+            )
+        if not (path / DATABASE).exists():
+            raise IndexFolderError(f"{path / DATABASE} is missing: the index is incomplete, rebuild it")
+        try:
+            return cls(path, manifest)
+        except sqlite3.DatabaseError as exc:
+            raise IndexFolderError(f"{path / DATABASE} is corrupt ({exc}): rebuild the index") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ---- state -----------------------------------------------------------------------------------------------
+    def _state(self, name: str, default: str) -> str:
+        row = self._db.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else default
+
+    def _set_state(self, name: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO state (name, value) VALUES (?, ?)", (name, value))
+
+    @property
+    def generation(self) -> int:
+        return int(self._state("generation", "0"))
+
+    @property
+    def next_cluster_number(self) -> int:
+        return int(self._state("next_cluster_number", "1"))
+
+    # ---- snapshots ---------------------------------------------------------------------------------------------
+    def _generation_dir(self, generation: int) -> Path:
+        return self.path / f"gen-{generation:06d}"
+
+    def load_snapshot(self, *, lsh_threshold: float, num_perm: int) -> Snapshot:
+        dimension = int(self.manifest["dimension"])
+        for _ in range(5):  # a writer may replace the generation between our two reads; try again then
+            generation = self.generation
+            checksums = json.loads(self._state("checksums", "{}"))
+            if generation == 0:
+                return Snapshot(0, VectorIndex(dimension), VectorIndex(dimension),
+                                LSHIndex(threshold=lsh_threshold, num_perm=num_perm))
+            folder = self._generation_dir(generation)
+            try:
+                blobs = {name: (folder / name).read_bytes() for name in FILES}
+            except FileNotFoundError:
+                if self.generation != generation:
+                    continue
+                raise IndexFolderError(f"{folder} is missing files of the current generation: rebuild the index") from None
+            for name, data in blobs.items():
+                if hashlib.sha256(data).hexdigest() != checksums.get(name):
+                    raise IndexFolderError(f"{folder / name} is corrupt (checksum mismatch): rebuild the index")
+            try:
+                return Snapshot(generation, VectorIndex.from_bytes(blobs["sentences.faiss"], dimension),
+                                VectorIndex.from_bytes(blobs["documents.faiss"], dimension),
+                                LSHIndex.from_bytes(blobs["lsh.pickle"], threshold=lsh_threshold, num_perm=num_perm))
+            except (RuntimeError, ValueError) as exc:
+                raise IndexFolderError(f"{folder} could not be read ({exc}): rebuild the index") from None
+        raise IndexFolderError(f"{self.path} kept changing while being read; try again")
+
+    # ---- writing -------------------------------------------------------------------------------------------------
+    @contextmanager
+    def writing(self, *, timeout: float = 60.0) -> Iterator[None]:
+        """Hold the write lock and one SQLite transaction; commit() inside makes changes durable."""
+        try:
+            self._lock.acquire(timeout=timeout)
+        except Timeout:
+            raise IndexLockedError(
+                f"{self.path} is being written by another process (lock {self.path / LOCK} held for more than "
+                f"{timeout:g}s); wait for it to finish or raise --lock-timeout"
+            ) from None
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._writing = True
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+            finally:
+                self._writing = False
+        finally:
+            self._lock.release()
+
+    def commit(self, snapshot: Snapshot) -> None:
+        """Write the snapshot as a new generation and commit everything done in this transaction."""
+        if not self._writing:
+            raise RuntimeError("commit() outside store.writing()")
+        generation = self.generation + 1
+        folder = self._generation_dir(generation)
+        if folder.exists():
+            shutil.rmtree(folder)  # left by a writer that crashed before committing
+        staging = self.path / f".staging-{generation:06d}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        blobs = {"sentences.faiss": snapshot.sentences.to_bytes(), "documents.faiss": snapshot.documents.to_bytes(),
+                 "lsh.pickle": snapshot.lsh.to_bytes()}
+        for name, data in blobs.items():
+            _write_atomic(staging / name, data)
+        os.replace(staging, folder)
+        _fsync_dir(self.path)
+        self._set_state("generation", str(generation))
+        self._set_state("checksums", json.dumps({n: hashlib.sha256(d).hexdigest() for n, d in blobs.items()}))
+        self._set_state("updated", now())
+        self._db.execute("COMMIT")
+        snapshot.generation = generation
+        self._db.execute("BEGIN IMMEDIATE")
+        self._remove_stale_generations(keep=generation)
+
+    def _remove_stale_generations(self, keep: int) -> None:
+        for entry in self.path.iterdir():
+            if entry.name.startswith((".staging-", "gen-")) and entry.name != f"gen-{keep:06d}":
+                shutil.rmtree(entry, ignore_errors=True)
+
+    # ---- documents -------------------------------------------------------------------------------------------
+    _DOC_COLUMNS = "key, id, seq, content_hash, text, metadata, published, signature"
+
+    @staticmethod
+    def _document(row: tuple) -> StoredDocument:
+        return StoredDocument(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6], row[7])
+
+    def document(self, doc_id: str) -> StoredDocument | None:
+        row = self._db.execute(f"SELECT {self._DOC_COLUMNS} FROM documents WHERE id = ?", (doc_id,)).fetchone()
+        return self._document(row) if row else None
+
+    def documents_by_key(self, keys: list[int]) -> dict[int, StoredDocument]:
+        found: dict[int, StoredDocument] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self._db.execute(f"SELECT {self._DOC_COLUMNS} FROM documents WHERE key IN ({marks})", chunk):
+                found[row[0]] = self._document(row)
+        return found
+
+    def all_documents(self) -> list[StoredDocument]:
+        return [self._document(r) for r in self._db.execute(f"SELECT {self._DOC_COLUMNS} FROM documents ORDER BY seq")]
+
+    def document_by_hash(self, digest: str) -> StoredDocument | None:
+        row = self._db.execute(f"SELECT {self._DOC_COLUMNS} FROM documents WHERE content_hash = ? ORDER BY seq LIMIT 1",
+                               (digest,)).fetchone()
+        return self._document(row) if row else None
+
+    def count_documents(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
+
+    def add_document(self, *, doc_id: str, content_hash: str, text: str, metadata: dict[str, Any],
+                     published: str | None, signature: bytes, seq: int | None = None) -> int:
+        if seq is None:
+            seq = int(self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM documents").fetchone()[0])
+        cursor = self._db.execute(
+            "INSERT INTO documents (id, seq, content_hash, text, metadata, published, signature, indexed_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (doc_id, seq, content_hash, text, json.dumps(metadata, ensure_ascii=False), published, signature, now()))
+        return int(cursor.lastrowid)
+
+    def delete_document(self, key: int) -> list[int]:
+        """Delete a document with its sentences and pairs; returns the removed sentence keys."""
+        sentence_keys = self.sentence_keys(key)
+        self._db.execute("DELETE FROM sentences WHERE doc_key = ?", (key,))
+        self._db.execute("DELETE FROM pairs WHERE a_key = ? OR b_key = ?", (key, key))
+        self._db.execute("DELETE FROM clusters WHERE doc_key = ?", (key,))
+        self._db.execute("DELETE FROM documents WHERE key = ?", (key,))
+        return sentence_keys
+
+    # ---- sentences -------------------------------------------------------------------------------------------
+    def add_sentences(self, doc_key: int, texts: list[str]) -> list[int]:
+        keys = []
+        for position, text in enumerate(texts):
+            cursor = self._db.execute("INSERT INTO sentences (doc_key, position, text) VALUES (?, ?, ?)",
+                                      (doc_key, position, text))
+            keys.append(int(cursor.lastrowid))
+        return keys
+
+    def sentence_keys(self, doc_key: int) -> list[int]:
+        rows = self._db.execute("SELECT key FROM sentences WHERE doc_key = ? ORDER BY position", (doc_key,))
+        return [r[0] for r in rows]
+
+    def sentences(self, doc_key: int) -> list[str]:
+        rows = self._db.execute("SELECT text FROM sentences WHERE doc_key = ? ORDER BY position", (doc_key,))
+        return [r[0] for r in rows]
+
+    def count_sentences(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM sentences").fetchone()[0])
+
+    # ---- pairs -------------------------------------------------------------------------------------------------
+    def put_pair(self, pair: StoredPair) -> None:
+        a, b = sorted((pair.a_key, pair.b_key))
+        self._db.execute(
+            "INSERT OR REPLACE INTO pairs (a_key, b_key, sources, features, probability, verdict) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (a, b, ",".join(sorted(pair.sources)), json.dumps(pair.features), pair.probability, pair.verdict))
+
+    @staticmethod
+    def _pair(row: tuple) -> StoredPair:
+        return StoredPair(row[0], row[1], row[2].split(","), json.loads(row[3]), row[4], row[5])
+
+    def pair(self, a_key: int, b_key: int) -> StoredPair | None:
+        a, b = sorted((a_key, b_key))
+        row = self._db.execute("SELECT a_key, b_key, sources, features, probability, verdict FROM pairs "
+                               "WHERE a_key = ? AND b_key = ?", (a, b)).fetchone()
+        return self._pair(row) if row else None
+
+    def all_pairs(self) -> list[StoredPair]:
+        rows = self._db.execute("SELECT a_key, b_key, sources, features, probability, verdict FROM pairs")
+        return [self._pair(r) for r in rows]
+
+    def count_pairs(self) -> tuple[int, int]:
+        """(candidate pairs, confirmed pairs)."""
+        total, confirmed = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(verdict = 'same story'), 0) FROM pairs").fetchone()
+        return int(total), int(confirmed)
+
+    # ---- clusters ------------------------------------------------------------------------------------------
+    def cluster_map(self) -> dict[int, str]:
+        return {k: c for k, c in self._db.execute("SELECT doc_key, cluster FROM clusters")}
+
+    def set_clusters(self, cluster_of: dict[int, str], merges: list[tuple[str, str]], next_number: int) -> None:
+        self._db.execute("DELETE FROM clusters")
+        self._db.executemany("INSERT INTO clusters (doc_key, cluster) VALUES (?, ?)", sorted(cluster_of.items()))
+        stamp = now()
+        self._db.executemany("INSERT INTO merges (absorbed, into_cluster, at) VALUES (?, ?, ?)",
+                             [(a, b, stamp) for a, b in merges])
+        self._set_state("next_cluster_number", str(next_number))
+
+    def merges(self) -> list[tuple[str, str, str]]:
+        return list(self._db.execute("SELECT absorbed, into_cluster, at FROM merges ORDER BY rowid"))
+
+    def updated(self) -> str | None:
+        return self._state("updated", "") or None
+
+    def size_on_disk(self) -> int:
+        return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())

@@ -1,0 +1,72 @@
+"""FAISS vector indexes for sentences and documents, and the one place where FAISS scores become similarities."""
+
+from __future__ import annotations
+
+import faiss
+import numpy as np
+
+
+def cosine_from_inner_product(scores: np.ndarray) -> np.ndarray:
+    """THE distance -> similarity conversion. Every vector here is L2-normalised and the indexes use inner product,
+    so FAISS's score is the cosine similarity already; float error can push it a hair past 1, so clip to [-1, 1]."""
+    return np.clip(scores, -1.0, 1.0)
+
+
+def normalise_rows(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+def document_vector(sentence_vectors: np.ndarray) -> np.ndarray:
+    """A document's vector: the normalised mean of its sentence vectors (every sentence counts, none truncated)."""
+    return normalise_rows(sentence_vectors.mean(axis=0, keepdims=True))[0]
+
+
+def cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarities of two sets of normalised vectors (rows of a against rows of b)."""
+    return cosine_from_inner_product(a @ b.T)
+
+
+class VectorIndex:
+    """Exact inner-product search over normalised vectors, keyed by int64 ids (IndexIDMap2 over IndexFlatIP)."""
+
+    def __init__(self, dimension: int, index: faiss.Index | None = None) -> None:
+        self.dimension = dimension
+        self._index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        if len(ids):
+            self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32),
+                                     np.asarray(ids, dtype=np.int64))
+
+    def remove(self, ids: list[int]) -> None:
+        if ids:
+            self._index.remove_ids(np.asarray(ids, dtype=np.int64))
+
+    def get(self, ids: list[int]) -> np.ndarray:
+        if not ids:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.vstack([self._index.reconstruct(int(i)) for i in ids]).astype(np.float32)
+
+    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(similarities, ids) of the k nearest for each row; ids of -1 mark missing neighbours."""
+        k = min(k, len(self))
+        if k <= 0:
+            n = len(vectors)
+            return np.zeros((n, 0), dtype=np.float32), np.zeros((n, 0), dtype=np.int64)
+        scores, ids = self._index.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
+        return cosine_from_inner_product(scores), ids
+
+    def to_bytes(self) -> bytes:
+        return faiss.serialize_index(self._index).tobytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, dimension: int) -> "VectorIndex":
+        index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+        if index.d != dimension:
+            raise ValueError(f"vector index has dimension {index.d}, expected {dimension}")
+        return cls(dimension, index)
