@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -19,8 +18,9 @@ from .config import ScoringParams, Settings
 from .documents import Document, parse_published
 from .encoders import Encoder, SentenceTransformerEncoder
 from .errors import IncompatibleIndexError, UnknownDocumentError
-from .evidence import PairEvidence, align, specific_terms, term_overlap
-from .minhash import jaccard, shingles, signature, signature_from_bytes, signature_to_bytes
+from .compare import TextView, compare
+from .evidence import PairEvidence
+from .minhash import shingles, signature, signature_from_bytes, signature_to_bytes
 from .results import AlignedSentences, Cluster, IndexResult, Match, PairReport
 from .scoring import Scorer
 from .sentences import split_sentences
@@ -30,26 +30,6 @@ from .vectors import document_vector
 log = logging.getLogger("detector")
 
 EXACT, MINHASH, EMBEDDING = "exact", "minhash", "embedding"
-
-
-@dataclass
-class _View:
-    """What evidence needs of one document, whether indexed or only queried."""
-
-    sentences: list[str]
-    vectors: np.ndarray
-    signature: object
-    vector: np.ndarray = field(init=False)
-    _terms: dict[str, str] | None = None
-
-    def __post_init__(self) -> None:
-        self.vector = document_vector(self.vectors)
-
-    @property
-    def terms(self) -> dict[str, str]:
-        if self._terms is None:
-            self._terms = specific_terms(self.sentences)
-        return self._terms
 
 
 class Detector:
@@ -62,7 +42,7 @@ class Detector:
         self.params = params
         self.scorer = Scorer(params)
         self._snapshot: Snapshot | None = None
-        self._views: dict[int, _View] = {}
+        self._views: dict[int, TextView] = {}
 
     # ---- opening -------------------------------------------------------------------------------------------
     @classmethod
@@ -173,7 +153,7 @@ class Detector:
                                           published=doc.published, signature=signature_to_bytes(sig), seq=seq)
             sentence_keys = self.store.add_sentences(key, texts)
             snapshot.sentences.add(np.asarray(sentence_keys), vecs)
-            view = _View(texts, vecs, sig)
+            view = TextView(texts, vecs, sig)
             snapshot.documents.add(np.asarray([key]), view.vector[None, :])
             snapshot.lsh.add(key, sig)
             self._views[key] = view
@@ -225,20 +205,15 @@ class Detector:
         self.store.put_pair(StoredPair(a, b, sorted(sources), features, score.probability, score.verdict))
         return score.same_story
 
-    def _evidence(self, a: _View, b: _View) -> PairEvidence:
-        return PairEvidence(
-            jaccard=jaccard(a.signature, b.signature),
-            doc_cosine=float(np.clip(a.vector @ b.vector, -1.0, 1.0)),
-            alignment=align(a.vectors, b.vectors, threshold=self.params.align_threshold),
-            terms=term_overlap(a.terms, b.terms),
-        )
+    def _evidence(self, a: TextView, b: TextView) -> PairEvidence:
+        return compare(a, b, align_threshold=self.params.align_threshold)
 
-    def _view(self, key: int) -> _View:
+    def _view(self, key: int) -> TextView:
         view = self._views.get(key)
         if view is None:
             doc = self.store.documents_by_key([key])[key]
             vectors = self.snapshot.sentences.get(self.store.sentence_keys(key))
-            view = _View(self.store.sentences(key), vectors, signature_from_bytes(doc.signature))
+            view = TextView(self.store.sentences(key), vectors, signature_from_bytes(doc.signature))
             self._views[key] = view
         return view
 
@@ -268,11 +243,9 @@ class Detector:
 
     def query(self, text: str, *, top: int = 10) -> list[Match]:
         """The indexed documents most similar to `text`, best first; the index is not changed."""
-        sentences = split_sentences(text)
-        if not sentences:
+        query = TextView.of_text(text, self.encoder, self.settings)
+        if not query.sentences:
             return []
-        query = _View(sentences, self.encoder.encode(sentences),
-                      signature(shingles(text, self.settings.shingle_size), self.settings.num_perm))
         snapshot = self.snapshot
         sources: dict[int, set[str]] = {}
         for key in snapshot.lsh.query(query.signature):
@@ -302,7 +275,7 @@ class Detector:
         stored = self.store.pair(a.key, b.key)
         cluster_of = self.store.cluster_map()
         aligned = [AlignedSentences(p.a_index, p.b_index, view_a.sentences[p.a_index], view_b.sentences[p.b_index],
-                                    p.similarity) for p in evidence.alignment.pairs]
+                                    p.similarity, p.quote) for p in evidence.alignment.pairs]
         return PairReport(a.id, b.id, score.probability, score.verdict, features,
                           stored.sources if stored else [], aligned, evidence.terms.shared,
                           len(view_a.sentences), len(view_b.sentences), cluster_of.get(a.key),

@@ -9,6 +9,7 @@ from functools import lru_cache
 
 import numpy as np
 from anyascii import anyascii
+from rapidfuzz import fuzz
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 from wordfreq import zipf_frequency
 
@@ -28,11 +29,41 @@ _REPEATS = re.compile(r"(.)\1+")
 
 @dataclass(frozen=True)
 class AlignedPair:
-    """A sentence of A aligned with a sentence of B."""
+    """A sentence of A aligned with a sentence of B: by embedding cosine, or because both quote the same words."""
 
     a_index: int
     b_index: int
     similarity: float
+    #: the quotation both sentences carry, when that is (part of) why they align.
+    quote: str | None = None
+
+
+_QUOTED = re.compile(r'"([^"]{8,}?)"|“([^”]{8,}?)”|(?:^|(?<=[\s(\[:—-]))[‘\']([^’\']{8,}?)[’\'](?![a-z])')
+QUOTE_MIN_WORDS = 4
+QUOTE_SIMILARITY = 90.0
+
+
+def quotations(sentence: str) -> list[str]:
+    """Quoted spans of at least QUOTE_MIN_WORDS words, normalised (case, punctuation) for comparison."""
+    found = []
+    for match in _QUOTED.finditer(sentence):
+        span = next(g for g in match.groups() if g)
+        tokens = [w.lower() for w in words(span)]
+        if len(tokens) >= QUOTE_MIN_WORDS:
+            found.append(" ".join(tokens))
+    return found
+
+
+def shared_quotes(a: list[str], b: list[str]) -> dict[tuple[int, int], str]:
+    """(sentence of A, sentence of B) -> the quotation they share (equal, or nearly: a word changed or trimmed)."""
+    quotes_b = [(j, q) for j, sentence in enumerate(b) for q in quotations(sentence)]
+    shared: dict[tuple[int, int], str] = {}
+    for i, sentence in enumerate(a):
+        for qa in quotations(sentence):
+            for j, qb in quotes_b:
+                if qa == qb or fuzz.token_set_ratio(qa, qb) >= QUOTE_SIMILARITY:
+                    shared.setdefault((i, j), qa if len(qa) <= len(qb) else qb)
+    return shared
 
 
 @dataclass(frozen=True)
@@ -43,18 +74,28 @@ class Alignment:
     coverage_b: float
 
 
-def align(a: np.ndarray, b: np.ndarray, *, threshold: float) -> Alignment:
-    """Each sentence's best match in the other document, kept at or above `threshold`, in both directions."""
+def align(a: np.ndarray, b: np.ndarray, *, threshold: float, a_sentences: list[str] | None = None,
+          b_sentences: list[str] | None = None) -> Alignment:
+    """Each sentence's best match in the other document, kept at or above `threshold`, in both directions.
+
+    With the sentence texts given, two sentences that carry the same quotation also align, whatever their cosine:
+    rewrites keep quotes verbatim while changing the words around them.
+    """
     if len(a) == 0 or len(b) == 0:
         return Alignment([], 0.0, 0.0)
     sims = cosine_matrix(a, b)
+    quotes = shared_quotes(a_sentences, b_sentences) if a_sentences and b_sentences else {}
     best_in_b, best_in_a = sims.argmax(axis=1), sims.argmax(axis=0)
     kept = {(i, int(best_in_b[i])) for i in range(len(a)) if sims[i, best_in_b[i]] >= threshold}
     kept |= {(int(best_in_a[j]), j) for j in range(len(b)) if sims[best_in_a[j], j] >= threshold}
-    pairs = sorted((AlignedPair(i, j, float(sims[i, j])) for i, j in kept), key=lambda p: (-p.similarity, p.a_index))
-    coverage_a = float((sims.max(axis=1) >= threshold).mean())
-    coverage_b = float((sims.max(axis=0) >= threshold).mean())
-    return Alignment(pairs, coverage_a, coverage_b)
+    kept |= set(quotes)
+    pairs = sorted((AlignedPair(i, j, float(sims[i, j]), quotes.get((i, j))) for i, j in kept),
+                   key=lambda p: (p.quote is None, -p.similarity, p.a_index))
+    aligned_a = sims.max(axis=1) >= threshold
+    aligned_b = sims.max(axis=0) >= threshold
+    for i, j in quotes:
+        aligned_a[i] = aligned_b[j] = True
+    return Alignment(pairs, float(aligned_a.mean()), float(aligned_b.mean()))
 
 
 @lru_cache(maxsize=200_000)

@@ -17,6 +17,8 @@ from datasketch import LeanMinHash, MinHash, MinHashLSH
 from .sentences import words
 
 SEED = 1
+#: datasketch's hashing scheme; stored signatures are only comparable under the same one.
+SCHEME = "affine32"
 
 STOP_WORDS = frozenset("""
 a about above after again against all am an and any are as at be because been before being below between both but by
@@ -45,6 +47,8 @@ def shingles(text: str, size: int) -> set[str]:
 def signature(shingle_set: set[str], num_perm: int) -> LeanMinHash:
     """The MinHash signature of a shingle set (datasketch, fixed seed so signatures compare across runs)."""
     mh = MinHash(num_perm=num_perm, seed=SEED)
+    if getattr(mh, "scheme", SCHEME) != SCHEME:
+        raise RuntimeError(f"datasketch uses MinHash scheme {mh.scheme!r}; this index format expects {SCHEME!r}")
     mh.update_batch([s.encode("utf-8") for s in sorted(shingle_set)])
     return LeanMinHash(mh)
 
@@ -54,7 +58,7 @@ def signature_to_bytes(sig: LeanMinHash) -> bytes:
 
 
 def signature_from_bytes(data: bytes) -> LeanMinHash:
-    return LeanMinHash(seed=SEED, hashvalues=np.frombuffer(data, dtype=np.uint64))
+    return LeanMinHash(seed=SEED, hashvalues=np.frombuffer(data, dtype=np.uint64), scheme=SCHEME)
 
 
 def jaccard(a: LeanMinHash, b: LeanMinHash) -> float:

@@ -37,6 +37,8 @@ class AlignedSentences:
     a_text: str
     b_text: str
     similarity: float
+    #: the quotation both sentences carry, when they align because of it.
+    quote: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class PairReport:
             "align_threshold": self.align_threshold,
             "shared_terms": self.shared_terms,
             "aligned": [{"a_index": p.a_index, "b_index": p.b_index, "similarity": round(p.similarity, 4),
-                         "a": p.a_text, "b": p.b_text} for p in self.aligned],
+                         "quote": p.quote, "a": p.a_text, "b": p.b_text} for p in self.aligned],
         }
 
 

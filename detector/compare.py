@@ -1,0 +1,68 @@
+"""Comparing two texts: what evidence needs of each side (a TextView), and the evidence of a pair.
+
+Used by the Detector for indexed documents and queries, and directly for texts that are never indexed
+(calibration, evaluation, scoring pairs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import Settings
+from .encoders import Encoder
+from .evidence import PairEvidence, align, specific_terms, term_overlap
+from .minhash import jaccard, shingles, signature
+from .sentences import split_sentences
+from .vectors import cosine_from_inner_product, document_vector
+
+
+@dataclass
+class TextView:
+    """One side of a comparison: sentences, their vectors, the MinHash signature; specific terms on demand."""
+
+    sentences: list[str]
+    vectors: np.ndarray
+    signature: object
+    vector: np.ndarray = field(init=False)
+    _terms: dict[str, str] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.vector = document_vector(self.vectors)
+
+    @property
+    def terms(self) -> dict[str, str]:
+        if self._terms is None:
+            self._terms = specific_terms(self.sentences)
+        return self._terms
+
+    @classmethod
+    def of_text(cls, text: str, encoder: Encoder, settings: Settings) -> "TextView":
+        sentences = split_sentences(text)
+        return cls(sentences, encoder.encode(sentences), signature(shingles(text, settings.shingle_size),
+                                                                      settings.num_perm))
+
+
+def views_of_texts(texts: list[str], encoder: Encoder, settings: Settings) -> list[TextView]:
+    """TextViews of many texts with one encoder call (the encoder batches by length)."""
+    split = [split_sentences(t) for t in texts]
+    flat = [s for sentences in split for s in sentences]
+    vectors = encoder.encode(flat)
+    views, start = [], 0
+    for text, sentences in zip(texts, split):
+        views.append(TextView(sentences, vectors[start:start + len(sentences)],
+                              signature(shingles(text, settings.shingle_size), settings.num_perm)))
+        start += len(sentences)
+    return views
+
+
+def compare(a: TextView, b: TextView, *, align_threshold: float) -> PairEvidence:
+    """All evidence about a pair; symmetric up to swapping the A and B sides."""
+    return PairEvidence(
+        jaccard=jaccard(a.signature, b.signature),
+        doc_cosine=float(cosine_from_inner_product(np.float32(a.vector @ b.vector))),
+        alignment=align(a.vectors, b.vectors, threshold=align_threshold, a_sentences=a.sentences,
+                        b_sentences=b.sentences),
+        terms=term_overlap(a.terms, b.terms),
+    )
