@@ -86,7 +86,8 @@ def index(index_dir: Path, paths: tuple[str, ...], id_field: str, text_field: st
 
 @cli.command()
 @index_option
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "jsonl"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "jsonl"]), default="table", show_default=True,
+              help="table for people; json: one object per cluster; jsonl: one line per document.")
 @friendly_errors
 def clusters(index_dir: Path, fmt: str) -> None:
     """The story clusters. jsonl: one line per document, {"id": ..., "cluster": ...}."""
@@ -111,7 +112,8 @@ def clusters(index_dir: Path, fmt: str) -> None:
 @click.argument("file", type=click.File("r", encoding="utf-8"), required=False)
 @click.option("--text", help="Query text, instead of FILE.")
 @click.option("--top", type=click.IntRange(1), default=10, show_default=True, help="How many matches.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="table for people, json for programs.")
 @friendly_errors
 def query(index_dir: Path, file, text: str | None, top: int, fmt: str) -> None:
     """The indexed documents most similar to FILE ('-' for stdin) or --text; the index is not changed."""
@@ -135,7 +137,8 @@ def query(index_dir: Path, file, text: str | None, top: int, fmt: str) -> None:
 @index_option
 @click.argument("id_a")
 @click.argument("id_b")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text for people, json for programs.")
 @friendly_errors
 def report(index_dir: Path, id_a: str, id_b: str, fmt: str) -> None:
     """The similarity report of two indexed documents: scores, aligned sentences, candidate sources, verdict."""
@@ -149,7 +152,8 @@ def report(index_dir: Path, id_a: str, id_b: str, fmt: str) -> None:
 
 @cli.command()
 @index_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text for people, json for programs.")
 @friendly_errors
 def info(index_dir: Path, fmt: str) -> None:
     """What the index holds and how it was built."""

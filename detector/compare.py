@@ -12,7 +12,7 @@ import numpy as np
 
 from .config import Settings
 from .encoders import Encoder
-from .evidence import PairEvidence, align, specific_terms, term_overlap
+from .evidence import PairEvidence, Terms, align, specific_terms, term_overlap
 from .minhash import jaccard, shingles, signature
 from .sentences import split_sentences
 from .vectors import cosine_from_inner_product, document_vector
@@ -26,13 +26,13 @@ class TextView:
     vectors: np.ndarray
     signature: object
     vector: np.ndarray = field(init=False)
-    _terms: dict[str, str] | None = field(default=None, repr=False)
+    _terms: Terms | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.vector = document_vector(self.vectors)
 
     @property
-    def terms(self) -> dict[str, str]:
+    def terms(self) -> Terms:
         if self._terms is None:
             self._terms = specific_terms(self.sentences)
         return self._terms

@@ -48,10 +48,11 @@ class Settings:
     model: str = DEFAULT_MODEL
     #: MinHash permutations: more is a finer Jaccard estimate, more memory and time.
     num_perm: int = 128
-    #: word n-gram size of the shingles (after stop-word removal); see minhash.py and the README.
-    shingle_size: int = 2
+    #: word n-gram size of the shingles (after stop-word removal); 1 finds the most rewrites for the fewest
+    #: same-topic false candidates (scripts/measure_shingles.py, figures in the README).
+    shingle_size: int = 1
     #: Jaccard estimate above which the LSH proposes a candidate pair.
-    lsh_threshold: float = 0.1
+    lsh_threshold: float = 0.2
     #: nearest documents by embedding considered as candidates for each new document.
     neighbors: int = 20
     #: document cosine below which a nearest document is not a candidate.

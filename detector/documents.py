@@ -8,7 +8,7 @@ import re
 import sys
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
@@ -69,7 +69,9 @@ def parse_published(value: str, doc_id: str = "?") -> datetime:
     try:
         if len(value) == 10:
             return datetime.combine(date.fromisoformat(value), datetime.min.time())
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).replace(tzinfo=None)
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        # compare in UTC: 08:00+05:00 is earlier than 04:00Z; times without an offset are taken as UTC
+        return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
     except (TypeError, ValueError):
         raise InputError(
             f"document {doc_id!r}: published={value!r} is not an ISO date (use e.g. 2024-12-11 or 2024-12-11T08:00:00Z)"
@@ -109,15 +111,16 @@ def read_jsonl(stream: IO[bytes] | IO[str], *, name: str = "<stdin>", id_field: 
         where = f"{name}:{number}"
         if isinstance(raw, bytes):
             try:
-                raw = raw.decode("utf-8")
+                raw = raw.decode("utf-8-sig" if number == 1 else "utf-8")  # a BOM may open the file
             except UnicodeDecodeError as exc:
                 raise InputError(f"{where}: not UTF-8 (byte {exc.start}): re-encode the file as UTF-8") from None
         if not raw.strip():
             continue
         try:
-            record = json.loads(raw)
+            record = json.loads(raw.rstrip("\r\n"))  # without the line end, which would move the column to 1
         except json.JSONDecodeError as exc:
-            raise InputError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+            # some of json's messages end in "at" ("Invalid control character at"): do not print "at at"
+            raise InputError(f"{where}: malformed JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})") from None
         yield document_from_record(record, id_field=id_field, text_field=text_field, where=where)
 
 

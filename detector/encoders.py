@@ -45,6 +45,9 @@ class SentenceTransformerEncoder:
             if bundled:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()  # our own progress goes to stderr; theirs is noise
 
             location = str(bundled_model_path()) if bundled else self.name
             try:

@@ -3,6 +3,7 @@ tolerance for spelling and transliteration variants and weighted by how rare the
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -110,10 +111,23 @@ def term_weight(term: str) -> float:
     return max(0.0, ZIPF_CEILING - _zipf(term)) / ZIPF_CEILING
 
 
-def specific_terms(sentences: list[str]) -> dict[str, str]:
-    """Specific terms of a text, folded form -> first spelling seen: capitalised words (a sentence's first word only
-    if it is rare), numbers, and month-day dates."""
-    found: dict[str, str] = {}
+@dataclass(frozen=True)
+class Terms:
+    """The specific terms of a text: folded form -> occurrences, and folded form -> first spelling seen."""
+
+    counts: dict[str, int]
+    spelling: dict[str, str]
+
+
+def specific_terms(sentences: list[str]) -> Terms:
+    """Capitalised words (a sentence's first word only if it is rare), numbers, and month-day dates."""
+    counts: dict[str, int] = {}
+    spelling: dict[str, str] = {}
+
+    def note(folded: str, written: str) -> None:
+        counts[folded] = counts.get(folded, 0) + 1
+        spelling.setdefault(folded, written)
+
     for sentence in sentences:
         tokens = words(sentence)
         for i, token in enumerate(tokens):
@@ -122,15 +136,15 @@ def specific_terms(sentences: list[str]) -> dict[str, str]:
             if not folded:
                 continue
             if any(c.isdigit() for c in folded):
-                found.setdefault(folded, token)
+                note(folded, token)
                 previous = tokens[i - 1].lower() if i else ""
                 if previous in MONTHS:
-                    found.setdefault(f"{previous} {folded}", f"{tokens[i - 1]} {token}")
+                    note(f"{previous} {folded}", f"{tokens[i - 1]} {token}")
                 continue
             if (token[0].isupper() and len(folded) > 2 and folded not in MONTHS and folded not in WEEKDAYS
                     and (i > 0 or _zipf(folded) < COMMON_ZIPF)):
-                found.setdefault(folded, token)
-    return found
+                note(folded, token)
+    return Terms(counts, spelling)
 
 
 def _skeleton(term: str) -> str:
@@ -153,22 +167,48 @@ def variants_match(a: str, b: str) -> bool:
 
 @dataclass(frozen=True)
 class TermOverlap:
-    #: rarity-weighted share of both texts' specific terms that have a match in the other (0..1).
+    #: cosine of the two texts' term vectors (sqrt of occurrences x rarity weight), variants merged (0..1).
     score: float
     #: matched terms as "spelling in A ~ spelling in B", most telling first.
     shared: list[str] = field(default_factory=list)
 
 
-def term_overlap(a: dict[str, str], b: dict[str, str]) -> TermOverlap:
-    total = sum(term_weight(t) for t in a) + sum(term_weight(t) for t in b)
-    if total == 0:
+def _variant_groups(a: Terms, b: Terms) -> dict[tuple[str, str], str]:
+    """(side, term) -> a group name shared by variants across the two sides; symmetric in a and b."""
+    group = {("a", t): t for t in a.counts} | {("b", t): t for t in b.counts}
+    exact = a.counts.keys() & b.counts.keys()
+    rest_b = [u for u in b.counts if u not in exact]
+    for t in a.counts:
+        if t in exact:
+            continue
+        for u in rest_b:
+            if abs(len(t) - len(u)) <= 4 and variants_match(t, u):
+                name = min(t, u, group[("b", u)], group[("a", t)])
+                group[("a", t)] = group[("b", u)] = name
+    return group
+
+
+def term_overlap(a: Terms, b: Terms) -> TermOverlap:
+    """How much the two texts' specific terms agree, rare terms counting most."""
+    if not a.counts or not b.counts:
         return TermOverlap(0.0, [])
-    match_a = {t: next((u for u in b if variants_match(t, u)), None) for t in a}
-    matched_b = {u for u in b if any(variants_match(u, t) for t in a)}
-    weight = sum(term_weight(t) for t, u in match_a.items() if u is not None) + sum(term_weight(u) for u in matched_b)
-    shared = sorted(((t, u) for t, u in match_a.items() if u is not None), key=lambda tu: -term_weight(tu[0]))
-    labels = [a[t] if t == u else f"{a[t]} ~ {b[u]}" for t, u in shared]
-    return TermOverlap(weight / total, labels)
+    group = _variant_groups(a, b)
+    vector_a: dict[str, float] = {}
+    vector_b: dict[str, float] = {}
+    for side, terms, vector in (("a", a, vector_a), ("b", b, vector_b)):
+        for t, n in terms.counts.items():
+            g = group[(side, t)]
+            vector[g] = vector.get(g, 0.0) + math.sqrt(n) * term_weight(t)
+    dot = sum(v * vector_b.get(g, 0.0) for g, v in vector_a.items())
+    norm = math.sqrt(sum(v * v for v in vector_a.values()) * sum(v * v for v in vector_b.values()))
+    score = min(1.0, dot / norm) if norm else 0.0
+    by_group_b = {}
+    for u in b.counts:
+        by_group_b.setdefault(group[("b", u)], u)
+    shared = [(t, by_group_b[group[("a", t)]]) for t in a.counts if group[("a", t)] in by_group_b]
+    shared.sort(key=lambda tu: (-term_weight(tu[0]) * math.sqrt(a.counts[tu[0]]), tu[0]))
+    labels = [a.spelling[t] if t == u else f"{a.spelling[t]} ~ {b.spelling[u]}" for t, u in shared]
+    return TermOverlap(score, labels)
 
 
 @dataclass(frozen=True)
@@ -188,5 +228,5 @@ class PairEvidence:
             "coverage_max": max(cov),
             "doc_cosine": self.doc_cosine,
             "jaccard": self.jaccard,
-            "term_overlap": self.terms.score,
+            "term_cosine": self.terms.score,
         }

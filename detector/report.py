@@ -11,7 +11,7 @@ FEATURE_LABELS = {
     "coverage_max": "sentence coverage, higher side",
     "doc_cosine": "document embedding cosine",
     "jaccard": "MinHash Jaccard estimate",
-    "term_overlap": "shared specific terms (rarity-weighted)",
+    "term_cosine": "specific terms: names, places, numbers, dates",
 }
 
 

@@ -148,6 +148,9 @@ class Store:
         path = Path(path)
         if (path / MANIFEST).exists():
             raise IndexFolderError(f"{path} already holds an index; open it instead of creating it")
+        if (path / DATABASE).exists():  # an index whose manifest was lost: a new manifest would mislabel its data
+            raise IndexFolderError(f"{path} holds an index database ({DATABASE}) but no {MANIFEST}: the index is "
+                                   "incomplete; rebuild it into a new folder (or remove this one)")
         path.mkdir(parents=True, exist_ok=True)
         manifest = {"format_version": FORMAT_VERSION, "model": model, "dimension": dimension,
                     "settings": settings, "created": now()}

@@ -1,0 +1,323 @@
+"""Every command through click's CliRunner, with the fake encoder standing in for the model (see `fake_model`)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import CHESS, FLOOD_OTHER_EVENT, FLOOD_REWRITE, FLOOD_WIRE
+from filelock import FileLock
+
+from detector.cli import cli
+
+FAKE = ["--model", "fake-hash-encoder"]
+IDS = ["chess", "italy", "rewrite", "wire"]  # read from the folder in sorted file order
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def articles(tmp_path: Path) -> Path:
+    """A folder of .txt articles: two versions of one story, another flood, a chess report."""
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    for name, text in [("wire", FLOOD_WIRE), ("rewrite", FLOOD_REWRITE), ("italy", FLOOD_OTHER_EVENT),
+                       ("chess", CHESS)]:
+        (folder / f"{name}.txt").write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def index(runner, fake_model, articles, tmp_index) -> Path:
+    """An index of `articles`, built through the CLI."""
+    result = runner.invoke(cli, ["index", "--index", str(tmp_index), *FAKE, str(articles)])
+    assert result.exit_code == 0, result.output
+    return tmp_index
+
+
+def invoke(runner: CliRunner, *args: str, **kwargs):
+    return runner.invoke(cli, [str(a) for a in args], **kwargs)
+
+
+# ---- index -----------------------------------------------------------------------------------------------------------
+
+
+def test_index_reports_to_stderr_and_nothing_to_stdout(runner, fake_model, articles, tmp_index):
+    result = invoke(runner, "index", "--index", tmp_index, *FAKE, articles)
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert re.fullmatch(r"indexed 4 new, 0 replaced, 0 unchanged, 0 exact duplicates; 17 sentences encoded; "
+                        r"1 candidate pairs, 1 confirmed; \d+\.\ds\n", result.stderr), result.stderr
+    assert (tmp_index / "manifest.json").exists()
+
+
+def test_index_again_is_unchanged(runner, index, articles, fake_model):
+    encoded_before = fake_model.sentences_encoded
+    result = invoke(runner, "index", "--index", index, articles)  # no --model: the index keeps its own
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("indexed 0 new, 0 replaced, 4 unchanged, 0 exact duplicates; 0 sentences encoded; "
+                                    "0 candidate pairs, 0 confirmed;")
+    assert fake_model.sentences_encoded == encoded_before
+
+
+def test_index_stdin_with_custom_fields(runner, index):
+    lines = "\n".join(json.dumps({"guid": g, "body": b}) for g, b in [("copy", FLOOD_WIRE), ("new", "A new story.")])
+    result = invoke(runner, "index", "--index", index, "--id-field", "guid", "--text-field", "body", "-",
+                    input=lines)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("indexed 2 new, 0 replaced, 0 unchanged, 1 exact duplicates; 1 sentences encoded;")
+    clusters = json.loads(invoke(runner, "clusters", "--index", index, "--format", "json").stdout)
+    assert {"copy", "wire", "rewrite"} <= set(next(c["members"] for c in clusters if "copy" in c["members"]))
+
+
+def test_index_bad_input_is_a_clear_error(runner, index):
+    result = invoke(runner, "index", "--index", index, "-", input='{"id": "a", "text": "ok"}\n{"id": "b"}\n')
+    assert result.exit_code == 1
+    assert result.stderr == ("Error: <stdin>:2: missing field 'text' (fields present: ['id']); "
+                             "use --id-field/--text-field if your data names them differently\n")
+    # nothing of the failed run was kept
+    rows = invoke(runner, "clusters", "--index", index, "--format", "jsonl").stdout.splitlines()
+    assert sorted(json.loads(row)["id"] for row in rows) == IDS
+
+
+def test_index_refuses_another_model(runner, index, articles):
+    result = invoke(runner, "index", "--index", index, "--model", "all-MiniLM-L6-v2", articles)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {index} was built with model 'fake-hash-encoder', "
+                                    "not 'all-MiniLM-L6-v2': vectors of different models do not compare.")
+
+
+def test_index_lock_timeout(runner, index):
+    with FileLock(str(index / "write.lock")):
+        result = invoke(runner, "index", "--index", index, "--lock-timeout", "0.1", "-",
+                        input='{"id": "late", "text": "Late news."}\n')
+    assert result.exit_code == 1
+    assert result.stderr == (f"Error: {index} is being written by another process (lock {index / 'write.lock'} "
+                             "held for more than 0.1s); wait for it to finish or raise --lock-timeout\n")
+
+
+# ---- clusters --------------------------------------------------------------------------------------------------------
+
+
+def test_clusters_table(runner, index):
+    result = invoke(runner, "clusters", "--index", index)
+    assert result.exit_code == 0
+    assert result.stdout == ("cluster  size  representative  members\n"
+                             "s000001     1  chess           chess\n"
+                             "s000002     1  italy           italy\n"
+                             "s000003     2  rewrite         rewrite, wire\n")
+
+
+def test_clusters_json(runner, index):
+    result = invoke(runner, "clusters", "--index", index, "--format", "json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == [
+        {"cluster": "s000001", "representative": "chess", "size": 1, "members": ["chess"]},
+        {"cluster": "s000002", "representative": "italy", "size": 1, "members": ["italy"]},
+        {"cluster": "s000003", "representative": "rewrite", "size": 2, "members": ["rewrite", "wire"]},
+    ]
+
+
+def test_clusters_jsonl_lists_every_document_once(runner, index):
+    result = invoke(runner, "clusters", "--index", index, "--format", "jsonl")
+    assert result.exit_code == 0
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sorted(r["id"] for r in rows) == IDS
+    cluster_of = {r["id"]: r["cluster"] for r in rows}
+    assert cluster_of["wire"] == cluster_of["rewrite"]
+    # singletons have their own cluster id
+    assert len({cluster_of["chess"], cluster_of["italy"], cluster_of["wire"]}) == 3
+
+
+def test_clusters_without_index(runner, tmp_path):
+    result = invoke(runner, "clusters", "--index", tmp_path / "nowhere")
+    assert result.exit_code == 1
+    assert result.stderr == (f"Error: no index at {tmp_path / 'nowhere'}: build one first with `detector index "
+                             f"--index {tmp_path / 'nowhere'} PATH...` (or set DETECTOR_INDEX)\n")
+    assert not (tmp_path / "nowhere").exists()
+
+
+# ---- query -----------------------------------------------------------------------------------------------------------
+
+
+def test_query_text_table(runner, index):
+    result = invoke(runner, "query", "--index", index, "--text", FLOOD_REWRITE, "--top", "2")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["id", "probability", "verdict", "cluster", "coverage", "found", "by"]
+    assert [line.split()[0] for line in lines[1:]] == ["rewrite", "wire"]
+    assert all("same story" in line and "s000003" in line for line in lines[1:])
+
+
+def test_query_file(runner, index, tmp_path):
+    query_file = tmp_path / "query.txt"
+    query_file.write_text(CHESS, encoding="utf-8")
+    result = invoke(runner, "query", "--index", index, "--format", "json", "--top", "1", query_file)
+    assert result.exit_code == 0
+    [match] = json.loads(result.stdout)
+    assert (match["id"], match["verdict"], match["cluster"]) == ("chess", "same story", "s000001")
+    assert set(match["features"]) == {"coverage_min", "coverage_max", "doc_cosine", "jaccard", "term_cosine"}
+
+
+def test_query_stdin(runner, index):
+    result = invoke(runner, "query", "--index", index, "--format", "json", "-", input=FLOOD_OTHER_EVENT)
+    assert result.exit_code == 0
+    matches = json.loads(result.stdout)
+    assert matches[0]["id"] == "italy" and matches[0]["verdict"] == "same story"
+    assert [m["probability"] for m in matches] == sorted((m["probability"] for m in matches), reverse=True)
+
+
+def test_query_does_not_change_the_index(runner, index):
+    def state():
+        info = json.loads(invoke(runner, "info", "--index", index, "--format", "json").stdout)
+        return {k: info[k] for k in ("documents", "sentences", "candidate_pairs", "generation", "updated")}
+
+    before = state()
+    assert invoke(runner, "query", "--index", index, "--text", "Something new about chess.").exit_code == 0
+    assert state() == before
+    assert before["documents"] == 4
+
+
+# ---- report ----------------------------------------------------------------------------------------------------------
+
+
+def test_report_text(runner, index):
+    result = invoke(runner, "report", "--index", index, "wire", "rewrite")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == "wire  vs  rewrite"
+    assert re.fullmatch(r"verdict: same story   \(probability same story 0\.9\d\d\)", lines[1])
+    assert lines[2:4] == ["clusters: s000003 / s000003", "found by: embedding, minhash"]
+    assert '          shared quote: "we are living through an unprecedented situation"' in lines
+
+
+def test_report_json(runner, index):
+    result = invoke(runner, "report", "--index", index, "--format", "json", "wire", "chess")
+    assert result.exit_code == 0
+    report = json.loads(result.stdout)
+    assert (report["a"], report["b"], report["verdict"]) == ("wire", "chess", "different")
+    assert (report["a_cluster"], report["b_cluster"], report["sources"]) == ("s000003", "s000001", [])
+    assert report["sentences"] == {"a": 5, "b": 3}
+
+
+def test_report_unknown_id(runner, index):
+    result = invoke(runner, "report", "--index", index, "wire", "nope")
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: no document 'nope' in {index}: see `detector clusters` for ids\n"
+
+
+def test_report_on_a_corrupt_index(runner, index):
+    [generation] = index.glob("gen-*")
+    (generation / "sentences.faiss").write_bytes(b"junk")
+    result = invoke(runner, "report", "--index", index, "wire", "rewrite")
+    assert result.exit_code == 1
+    assert result.stderr == (f"Error: {generation / 'sentences.faiss'} is corrupt (checksum mismatch): "
+                             "rebuild the index\n")
+
+
+# ---- info ------------------------------------------------------------------------------------------------------------
+
+
+def test_info_text(runner, index):
+    result = invoke(runner, "info", "--index", index)
+    assert result.exit_code == 0
+    lines = dict(line.split(":", 1) for line in result.stdout.splitlines())
+    assert {k: lines[k].strip() for k in ("path", "model", "documents", "clusters", "multi_document_clusters")} == {
+        "path": str(index), "model": "fake-hash-encoder", "documents": "4", "clusters": "3",
+        "multi_document_clusters": "1"}
+
+
+def test_info_json(runner, index):
+    result = invoke(runner, "info", "--index", index, "--format", "json")
+    assert result.exit_code == 0
+    info = json.loads(result.stdout)
+    assert (info["format_version"], info["dimension"], info["documents"], info["confirmed_pairs"]) == (1, 64, 4, 1)
+    assert info["settings"]["model"] == "fake-hash-encoder"
+
+
+# ---- where the index is ----------------------------------------------------------------------------------------------
+
+
+def test_detector_index_environment_variable(runner, index):
+    result = invoke(runner, "clusters", "--format", "jsonl", env={"DETECTOR_INDEX": str(index)})
+    assert result.exit_code == 0
+    assert sorted(json.loads(line)["id"] for line in result.stdout.splitlines()) == IDS
+
+
+def test_option_beats_environment_variable(runner, index, tmp_path):
+    result = invoke(runner, "info", "--index", index, "--format", "json",
+                    env={"DETECTOR_INDEX": str(tmp_path / "elsewhere")})
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["path"] == str(index)
+
+
+def test_default_index_folder(runner, fake_model, articles, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DETECTOR_INDEX", raising=False)
+    result = invoke(runner, "index", *FAKE, articles)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "indexes" / "default" / "manifest.json").exists()
+    assert invoke(runner, "clusters", "--format", "jsonl").stdout.count("\n") == 4
+
+
+# ---- bad arguments ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, error", [
+    (["query"], "Error: give either FILE or --text, not both and not neither"),
+    (["query", "--text", "floods", "FILE"], "Error: give either FILE or --text, not both and not neither"),
+    (["query", "--text", "   "], "Error: the query text is empty"),
+    (["query", "--text", "floods", "--top", "0"], "Error: Invalid value for '--top': 0 is not in the range x>=1."),
+    (["query", "--text", "floods", "--format", "csv"],
+     "Error: Invalid value for '--format': 'csv' is not one of 'table', 'json'."),
+    (["clusters", "--format", "xml"], "Error: Invalid value for '--format': 'xml' is not one of 'table', 'json', "
+                                      "'jsonl'."),
+    (["report", "wire"], "Error: Missing argument 'ID_B'."),
+    (["report", "wire", "rewrite", "--format", "html"],
+     "Error: Invalid value for '--format': 'html' is not one of 'text', 'json'."),
+    (["index"], "Error: Missing argument 'PATHS...'."),
+    (["index", "--batch-size", "0", "x.txt"],
+     "Error: Invalid value for '--batch-size': 0 is not in the range 1<=x<=100000."),
+    (["index", "--lock-timeout", "-1", "x.txt"],
+     "Error: Invalid value for '--lock-timeout': -1.0 is not in the range x>=0."),
+    (["info", "--format", "yaml"], "Error: Invalid value for '--format': 'yaml' is not one of 'text', 'json'."),
+    (["frobnicate"], "Error: No such command 'frobnicate'."),
+])
+def test_bad_arguments(runner, index, articles, args, error):
+    args = [str(articles / "wire.txt") if a == "FILE" else a for a in args]
+    if args[0] != "frobnicate":
+        args[1:1] = ["--index", str(index)]
+    result = invoke(runner, *args)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == error
+
+
+def test_query_missing_file(runner, index, tmp_path):
+    result = invoke(runner, "query", "--index", index, tmp_path / "missing.txt")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (f"Error: Invalid value for '[FILE]': '{tmp_path / 'missing.txt'}': "
+                                              "No such file or directory")
+
+
+@pytest.mark.parametrize("args, error", [
+    (["index", "MISSING"], "Error: MISSING: no such file or folder"),
+    (["index", "ARTICLE.docx"], "Error: ARTICLE.docx: unsupported file type '.docx'; give .txt or .jsonl files, "
+                                "or a folder"),
+    (["report", "wire", "nope"], "Error: no document 'nope' in INDEX: see `detector clusters` for ids"),
+])
+def test_errors_from_the_library(runner, index, tmp_path, args, error):
+    (tmp_path / "ARTICLE.docx").write_bytes(b"PK")
+    paths = {"MISSING": str(tmp_path / "missing.txt"), "ARTICLE.docx": str(tmp_path / "ARTICLE.docx"),
+             "INDEX": str(index)}
+    args = [paths.get(a, a) for a in args]
+    for placeholder, value in paths.items():
+        error = error.replace(placeholder, value)
+    result = invoke(runner, args[0], "--index", index, *args[1:])
+    assert result.exit_code == 1
+    assert result.stderr == error + "\n"

@@ -1,0 +1,128 @@
+"""The story graph: connected components, average linkage (no chaining), and cluster ids stable across updates."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from detector.clusters import assign_ids, average_link, components, format_cluster_id, story_groups
+
+THRESHOLD = 0.5
+
+
+def test_components():
+    assert components([1, 2, 3, 4, 5], [(1, 2), (4, 2), (5, 5)]) == [[1, 2, 4], [3], [5]]
+    assert components([], []) == []
+
+
+def test_average_link_single_member():
+    assert average_link([7], {}, THRESHOLD) == [[7]]
+
+
+def test_average_link_merges_while_mean_score_reaches_threshold():
+    # 3 is confirmed with 1 and 2 at exactly the threshold: mean 0.5 is enough (the threshold is inclusive)
+    assert average_link([1, 2, 3], {(1, 2): 0.9, (1, 3): 0.5, (2, 3): 0.5}, THRESHOLD) == [[1, 2, 3]]
+    # 3 is weakly linked to 1 only: mean (0.3 + 0) / 2 is below the threshold
+    assert average_link([1, 2, 3], {(1, 2): 0.9, (1, 3): 0.3}, THRESHOLD) == [[1, 2], [3]]
+
+
+def test_chaining_is_refused():
+    # A-B confirmed, B-C confirmed, A-C not similar at all: B resembles two different stories
+    scores = {(1, 2): 0.9, (2, 3): 0.9, (1, 3): 0.0}
+    assert components([1, 2, 3], [(1, 2), (2, 3)]) == [[1, 2, 3]]  # plain components would chain them
+    groups = story_groups([1, 2, 3], scores, THRESHOLD)
+    assert sorted(map(len, groups)) == [1, 2]
+    assert [1, 2, 3] not in groups
+
+
+def test_chaining_is_refused_when_the_pair_was_never_a_candidate():
+    # A-C was never scored at all: a missing pair counts as 0
+    assert len(story_groups([1, 2, 3], {(1, 2): 0.9, (2, 3): 0.8}, THRESHOLD)) == 2
+
+
+def test_story_groups_cover_every_node_once():
+    scores = {(1, 2): 0.95, (3, 4): 0.8, (4, 5): 0.7, (3, 5): 0.75, (2, 6): 0.2}
+    groups = story_groups([1, 2, 3, 4, 5, 6, 7], scores, THRESHOLD)
+    assert groups == [[1, 2], [3, 4, 5], [6], [7]]
+
+
+def test_format_cluster_id():
+    assert format_cluster_id(1) == "s000001"
+    assert format_cluster_id(123456) == "s123456"
+
+
+# ---- stable ids ------------------------------------------------------------------------------------------------------
+
+
+def test_first_assignment_numbers_groups_in_order():
+    assignment = assign_ids([[1, 2], [3], [4, 5]], {}, 1)
+    assert assignment.cluster_of == {1: "s000001", 2: "s000001", 3: "s000002", 4: "s000003", 5: "s000003"}
+    assert (assignment.merges, assignment.next_number) == ([], 4)
+
+
+def test_adding_documents_never_renames_existing_clusters():
+    previous = {1: "s000001", 2: "s000001", 3: "s000002"}
+    # 4 joins the first story, 5 is a new singleton
+    assignment = assign_ids([[1, 2, 4], [3], [5]], previous, 3)
+    assert assignment.cluster_of == {1: "s000001", 2: "s000001", 4: "s000001", 3: "s000002", 5: "s000003"}
+    assert (assignment.merges, assignment.next_number) == ([], 4)
+
+
+def test_new_singleton_gets_a_fresh_id_even_if_listed_first():
+    assignment = assign_ids([[0], [1, 2]], {1: "s000004", 2: "s000004"}, 9)
+    assert assignment.cluster_of == {0: "s000009", 1: "s000004", 2: "s000004"}
+    assert assignment.next_number == 10
+
+
+def test_merge_keeps_the_larger_share_and_reports_the_absorbed_id():
+    previous = {1: "s000001", 2: "s000002", 3: "s000002"}
+    assignment = assign_ids([[1, 2, 3, 4]], previous, 3)
+    assert set(assignment.cluster_of.values()) == {"s000002"}
+    assert assignment.merges == [("s000001", "s000002")]
+    assert assignment.next_number == 3
+
+
+def test_merge_of_equal_shares_keeps_the_oldest_id():
+    previous = {1: "s000007", 2: "s000003"}
+    assignment = assign_ids([[1, 2]], previous, 8)
+    assert assignment.cluster_of == {1: "s000003", 2: "s000003"}
+    assert assignment.merges == [("s000007", "s000003")]
+
+
+def test_split_keeps_the_id_on_one_part_and_gives_the_other_a_new_one():
+    previous = {1: "s000001", 2: "s000001", 3: "s000001"}
+    assignment = assign_ids([[1, 2], [3]], previous, 2)
+    assert assignment.cluster_of == {1: "s000001", 2: "s000001", 3: "s000002"}
+    assert (assignment.merges, assignment.next_number) == ([], 3)
+
+
+@st.composite
+def partitions(draw):
+    nodes = draw(st.lists(st.integers(0, 40), unique=True, min_size=1, max_size=20))
+    labels = draw(st.lists(st.integers(0, 5), min_size=len(nodes), max_size=len(nodes)))
+    groups: dict[int, list[int]] = {}
+    for node, label in zip(nodes, labels):
+        groups.setdefault(label, []).append(node)
+    return sorted((sorted(g) for g in groups.values()), key=lambda g: g[0])
+
+
+@settings(max_examples=200, deadline=None)
+@given(partitions(), partitions())
+def test_assign_ids_properties(before, after):
+    first = assign_ids(before, {}, 1)
+    # re-assigning the same groups changes nothing: no renames, no merges, no new numbers
+    again = assign_ids(before, first.cluster_of, first.next_number)
+    assert (again.cluster_of, again.merges, again.next_number) == (first.cluster_of, [], first.next_number)
+    # any regrouping: one id per group, ids unique across groups, each old id either kept or reported as merged
+    update = assign_ids(after, first.cluster_of, first.next_number)
+    ids = [update.cluster_of[g[0]] for g in after]
+    assert len(set(ids)) == len(after)
+    assert all(update.cluster_of[m] == update.cluster_of[g[0]] for g in after for m in g)
+    absorbed = [a for a, _ in update.merges]
+    assert len(absorbed) == len(set(absorbed))
+    assert not set(absorbed) & set(ids)
+    assert all(surviving in ids for _, surviving in update.merges)
+    still_present = {first.cluster_of[m] for g in after for m in g if m in first.cluster_of}
+    assert still_present <= set(ids) | set(absorbed)
+    new_ids = {i for i in ids if i not in set(first.cluster_of.values())}
+    assert new_ids == {format_cluster_id(n) for n in range(first.next_number, update.next_number)}

@@ -1,0 +1,289 @@
+"""The Detector end to end with the fake encoder: indexing, incremental updates, exact duplicates, clusters, queries,
+reports and representatives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import (BRIDGE, CHESS, FLOOD_OTHER_EVENT, FLOOD_OTHER_REWRITE, FLOOD_REWRITE, FLOOD_WIRE, FakeEncoder,
+                      doc)
+
+from detector import UnknownDocumentError
+from detector.sentences import split_sentences
+
+
+def cluster_sets(detector) -> set[frozenset[str]]:
+    return {frozenset(c.members) for c in detector.clusters()}
+
+
+@pytest.fixture
+def floods(detector_factory):
+    """An index of two flood stories (two versions each) and an unrelated chess report."""
+    detector = detector_factory()
+    detector.index([doc("wire", FLOOD_WIRE), doc("rewrite", FLOOD_REWRITE), doc("italy", FLOOD_OTHER_EVENT),
+                    doc("italy-rewrite", FLOOD_OTHER_REWRITE), doc("chess", CHESS)])
+    return detector
+
+
+# ---- indexing and clusters -------------------------------------------------------------------------------------------
+
+
+def test_index_result_counts(detector_factory, fake_encoder):
+    detector = detector_factory()
+    result = detector.index([doc("wire", FLOOD_WIRE), doc("rewrite", FLOOD_REWRITE), doc("chess", CHESS)])
+    assert result.added == ["wire", "rewrite", "chess"]
+    assert (result.replaced, result.unchanged, result.exact_duplicates) == ([], [], [])
+    expected_sentences = sum(len(split_sentences(t)) for t in (FLOOD_WIRE, FLOOD_REWRITE, CHESS))
+    assert result.sentences_encoded == fake_encoder.sentences_encoded == expected_sentences
+    assert (result.candidate_pairs, result.confirmed_pairs) == (1, 1)
+    assert result.processed == 3 and result.confirmation_rate == 1.0
+
+
+def test_clusters_group_rewrites_and_keep_other_events_apart(floods):
+    clusters = floods.clusters()
+    assert [(c.id, c.members) for c in clusters] == [
+        ("s000001", ["wire", "rewrite"]), ("s000002", ["italy", "italy-rewrite"]), ("s000003", ["chess"])]
+    assert floods.cluster_of() == {"wire": "s000001", "rewrite": "s000001", "italy": "s000002",
+                                   "italy-rewrite": "s000002", "chess": "s000003"}
+
+
+def test_bridge_article_does_not_chain_two_stories(floods):
+    floods.index([doc("bridge", BRIDGE)])
+    # the bridge is confirmed with both stories ...
+    assert floods.report("bridge", "wire").same_story
+    assert floods.report("bridge", "italy").same_story
+    # ... but the two stories are not, so they stay apart; the bridge joins the one it resembles more
+    assert cluster_sets(floods) == {frozenset({"wire", "rewrite", "bridge"}), frozenset({"italy", "italy-rewrite"}),
+                                    frozenset({"chess"})}
+
+
+def test_batches_of_one_give_the_same_clusters(detector_factory, tmp_path):
+    documents = [doc("wire", FLOOD_WIRE), doc("italy", FLOOD_OTHER_EVENT), doc("rewrite", FLOOD_REWRITE),
+                 doc("chess", CHESS), doc("italy-rewrite", FLOOD_OTHER_REWRITE), doc("bridge", BRIDGE)]
+    whole = detector_factory(tmp_path / "whole")
+    whole.index(documents)
+    one_by_one = detector_factory(tmp_path / "one-by-one", encoder=FakeEncoder())
+    one_by_one.index(documents, batch_size=1)
+    assert cluster_sets(one_by_one) == cluster_sets(whole)
+    assert one_by_one.store.generation == len(documents)
+
+
+def test_adding_documents_keeps_cluster_ids(floods):
+    before = floods.cluster_of()
+    floods.index([doc("bridge", BRIDGE), doc("new", "Lionel Messi signed a contract with Inter Miami in July.")])
+    after = floods.cluster_of()
+    assert {k: after[k] for k in before} == before
+    assert after["bridge"] == before["wire"]
+    assert after["new"] == "s000004"
+    assert floods.store.merges() == []
+
+
+# ---- incremental indexing --------------------------------------------------------------------------------------------
+
+
+def test_unchanged_documents_are_skipped(floods, fake_encoder):
+    encoded_before = fake_encoder.sentences_encoded
+    generation = floods.store.generation
+    result = floods.index([doc("wire", FLOOD_WIRE), doc("chess", CHESS.replace("  ", " ").upper())])
+    # CHESS upper-cased has the same normalised text: unchanged as well
+    assert (result.added, result.replaced, result.unchanged) == ([], [], ["wire", "chess"])
+    assert (result.sentences_encoded, result.candidate_pairs) == (0, 0)
+    assert fake_encoder.sentences_encoded == encoded_before
+    assert floods.store.generation == generation + 1
+    assert floods.info()["documents"] == 5
+
+
+def test_new_document_is_added(floods):
+    result = floods.index([doc("wire", FLOOD_WIRE), doc("rewrite-2", FLOOD_REWRITE.replace("62", "64"))])
+    assert (result.added, result.unchanged) == (["rewrite-2"], ["wire"])
+    assert result.sentences_encoded == len(split_sentences(FLOOD_REWRITE))
+    assert floods.cluster_of()["rewrite-2"] == floods.cluster_of()["wire"]
+
+
+def test_changed_text_replaces_the_old_one_everywhere(floods):
+    info_before = floods.info()
+    old_key = floods.store.document("rewrite").key
+    # the "rewrite" id now holds a chess report instead of the flood story
+    new_text = CHESS.replace("December 31", "December 30")
+    result = floods.index([doc("rewrite", new_text)])
+    assert (result.added, result.replaced) == ([], ["rewrite"])
+    assert result.sentences_encoded == len(split_sentences(new_text))
+
+    stored = floods.store.document("rewrite")
+    assert stored.text == new_text and stored.key != old_key
+    assert floods.store.sentences(stored.key) == split_sentences(new_text)
+    assert floods.store.sentences(old_key) == []
+    assert all(old_key not in (p.a_key, p.b_key) for p in floods.store.all_pairs())
+    # pairs recomputed: no longer the flood story, now the chess story
+    assert not floods.report("rewrite", "wire").same_story
+    assert floods.report("rewrite", "chess").same_story
+    assert floods.cluster_of()["rewrite"] == floods.cluster_of()["chess"]
+    assert floods.cluster_of()["wire"] == "s000001"
+
+    info = floods.info()
+    assert info["documents"] == info_before["documents"] == 5
+    assert info["sentences"] == (info_before["sentences"] - len(split_sentences(FLOOD_REWRITE))
+                                 + len(split_sentences(new_text)))
+    assert (info["candidate_pairs"], info["confirmed_pairs"]) == (2, 2)
+    # the replaced document keeps its place in indexing order
+    assert [d.id for d in floods.store.all_documents()] == ["wire", "rewrite", "italy", "italy-rewrite", "chess"]
+    # and a query for the old text no longer finds it as the same story
+    verdicts = {m.id: m.verdict for m in floods.query(FLOOD_REWRITE)}
+    assert (verdicts["wire"], verdicts["rewrite"]) == ("same story", "different")
+
+
+def test_repeated_id_within_one_call_last_text_wins(detector_factory):
+    detector = detector_factory()
+    result = detector.index([doc("a", FLOOD_WIRE), doc("a", CHESS)])
+    assert result.added == ["a"]
+    assert detector.store.document("a").text == CHESS
+
+
+def test_failed_index_call_leaves_the_detector_usable(detector_factory):
+    class FlakyEncoder(FakeEncoder):
+        down = False
+
+        def encode(self, sentences):
+            if self.down:
+                raise RuntimeError("encoder down")
+            return super().encode(sentences)
+
+    encoder = FlakyEncoder()
+    detector = detector_factory(encoder=encoder)
+    detector.index([doc("wire", FLOOD_WIRE), doc("chess", CHESS)])
+    encoder.down = True
+    with pytest.raises(RuntimeError, match="encoder down"):
+        detector.index([doc("wire", FLOOD_OTHER_EVENT)])  # a replacement that fails half way
+    encoder.down = False
+    # the write was rolled back: the old text is still indexed, and found by the same Detector object
+    assert detector.store.document("wire").text == FLOOD_WIRE
+    assert [m.id for m in detector.query(FLOOD_WIRE, top=1)] == ["wire"]
+    assert detector.report("wire", "chess").verdict == "different"
+
+
+# ---- exact duplicates ------------------------------------------------------------------------------------------------
+
+
+def test_exact_duplicate_of_an_indexed_document_is_not_encoded(floods, fake_encoder):
+    encoded_before = fake_encoder.sentences_encoded
+    # the same article re-published with curly quotes, upper case and different line breaks
+    copy = FLOOD_WIRE.upper().replace('"', "“", 1).replace("\n", "\n\n")
+    result = floods.index([doc("copy", copy)])
+    assert result.exact_duplicates == [("copy", "wire")]
+    assert result.sentences_encoded == 0 and fake_encoder.sentences_encoded == encoded_before
+    report = floods.report("copy", "wire")
+    assert "exact" in report.sources
+    assert report.verdict == "same story" and report.probability > 0.99
+    assert floods.cluster_of()["copy"] == floods.cluster_of()["wire"]
+
+
+def test_exact_duplicates_within_one_batch_are_encoded_once(detector_factory, fake_encoder):
+    detector = detector_factory()
+    result = detector.index([doc("a", FLOOD_WIRE), doc("b", FLOOD_WIRE + "\n"), doc("c", CHESS)])
+    assert result.exact_duplicates == [("b", "a")]
+    assert result.sentences_encoded == len(split_sentences(FLOOD_WIRE)) + len(split_sentences(CHESS))
+    assert detector.report("a", "b").sources == ["embedding", "exact", "minhash"]
+    assert cluster_sets(detector) == {frozenset({"a", "b"}), frozenset({"c"})}
+
+
+# ---- queries and reports ---------------------------------------------------------------------------------------------
+
+
+def test_query_finds_the_story_without_changing_the_index(floods):
+    generation, documents = floods.store.generation, floods.info()["documents"]
+    matches = floods.query(FLOOD_REWRITE.replace("Mazon", "Carlos Mazón"), top=2)
+    assert [m.id for m in matches] == ["rewrite", "wire"]
+    assert all(m.verdict == "same story" and m.cluster == "s000001" for m in matches)
+    assert matches[0].probability >= matches[1].probability
+    assert "minhash" in matches[0].sources and "embedding" in matches[0].sources
+    assert (floods.store.generation, floods.info()["documents"]) == (generation, documents)
+
+
+def test_query_top_limits_and_unrelated_text_is_different(floods):
+    matches = floods.query("Magnus Carlsen won the World Blitz Chess Championship in New York.", top=1)
+    assert [(m.id, m.verdict) for m in matches] == [("chess", "same story")]
+    far = floods.query("Quarterly earnings at the bakery rose on strong croissant sales.")
+    assert all(m.verdict == "different" for m in far)
+
+
+def test_query_on_an_empty_index(detector_factory):
+    assert detector_factory().query(FLOOD_WIRE) == []
+
+
+def test_report_of_a_rewrite(floods):
+    report = floods.report("wire", "rewrite")
+    assert (report.a_id, report.b_id, report.verdict) == ("wire", "rewrite", "same story")
+    assert (report.a_cluster, report.b_cluster) == ("s000001", "s000001")
+    assert (report.a_sentences, report.b_sentences) == (5, 5)
+    assert sorted(report.sources) == ["embedding", "minhash"]
+    assert sorted(report.shared_terms) == ["29", "62", "AEMET", "Carlos", "Mazón", "October 29", "Paiporta",
+                                           "Valencia"]
+    assert report.aligned == sorted(report.aligned, key=lambda p: (p.quote is None, -p.similarity))
+    assert [(p.a_index, p.b_index) for p in report.aligned if not p.quote] == [(3, 3), (4, 4), (0, 0), (1, 1)]
+    quoted = [p for p in report.aligned if p.quote]
+    assert [p.quote for p in quoted] == ["we are living through an unprecedented situation"]
+    assert "Mazón told reporters" in quoted[0].a_text and "Mazon said" in quoted[0].b_text
+    assert report.to_dict()["aligned"][0]["quote"] == "we are living through an unprecedented situation"
+
+
+def test_report_is_symmetric(floods):
+    forward, backward = floods.report("wire", "italy"), floods.report("italy", "wire")
+    assert forward.probability == pytest.approx(backward.probability)
+    assert forward.verdict == backward.verdict == "different"
+
+
+def test_report_of_a_pair_never_proposed(floods):
+    report = floods.report("wire", "chess")
+    assert (report.sources, report.verdict) == ([], "different")
+    assert report.aligned == []
+
+
+def test_report_unknown_id(floods):
+    with pytest.raises(UnknownDocumentError) as caught:
+        floods.report("wire", "nope")
+    assert str(caught.value) == f"no document 'nope' in {floods.store.path}: see `detector clusters` for ids"
+
+
+def test_stored_sentence_vectors_are_the_encoder_output(floods, fake_encoder):
+    key = floods.store.document("chess").key
+    stored = floods.snapshot.sentences.get(floods.store.sentence_keys(key))
+    np.testing.assert_allclose(stored, FakeEncoder().encode(split_sentences(CHESS)), atol=1e-6)
+
+
+# ---- representatives -------------------------------------------------------------------------------------------------
+
+
+def test_representative_is_first_indexed_without_dates(floods):
+    assert [c.representative for c in floods.clusters()] == ["wire", "italy", "chess"]
+
+
+def test_representative_is_earliest_published(detector_factory):
+    detector = detector_factory()
+    detector.index([
+        doc("wire", FLOOD_WIRE, published="2024-10-30T09:00:00Z"),
+        doc("rewrite", FLOOD_REWRITE, published="2024-10-30T12:00:00+05:00"),  # 07:00 UTC: the earliest
+        doc("copy", FLOOD_WIRE + " Updated.", published="2024-10-30"),  # midnight, but see below
+    ])
+    [cluster] = detector.clusters()
+    assert cluster.members == ["wire", "rewrite", "copy"]
+    assert cluster.representative == "copy"  # 2024-10-30 00:00 is earlier still
+    detector.index([doc("copy", FLOOD_WIRE + " Updated again.", published="2024-10-31")])  # replaced
+    assert detector.clusters()[0].representative == "rewrite"
+
+
+def test_dated_document_beats_undated_first_indexed(detector_factory):
+    detector = detector_factory()
+    detector.index([doc("wire", FLOOD_WIRE), doc("rewrite", FLOOD_REWRITE, published="2024-10-30")])
+    assert detector.clusters()[0].representative == "rewrite"
+
+
+def test_info(floods):
+    info = floods.info()
+    assert {k: info[k] for k in ("format_version", "model", "dimension", "documents", "clusters",
+                                 "multi_document_clusters", "merges")} == {
+        "format_version": 1, "model": "fake-hash-encoder", "dimension": 64, "documents": 5, "clusters": 3,
+        "multi_document_clusters": 2, "merges": 0}
+    assert info["sentences"] == sum(len(split_sentences(t)) for t in (FLOOD_WIRE, FLOOD_REWRITE, FLOOD_OTHER_EVENT,
+                                                                      FLOOD_OTHER_REWRITE, CHESS))
+    assert info["confirmed_pairs"] == 2 and info["candidate_pairs"] >= 2
+    assert info["bytes_on_disk"] > 0

@@ -1,0 +1,56 @@
+"""The docs: every command and option has help text, and --help works without loading the model."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from detector.cli import cli
+
+ROOT = Path(__file__).parent.parent
+COMMANDS = sorted(cli.commands)
+
+
+def test_the_expected_commands_exist():
+    assert COMMANDS == ["clusters", "index", "info", "query", "report"]
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_has_help_text(name):
+    command = cli.commands[name]
+    assert command.help and command.help.strip(), f"{name} has no docstring"
+    result = CliRunner().invoke(cli, [name, "--help"])
+    assert result.exit_code == 0
+    assert result.stdout.startswith(f"Usage: cli {name} [OPTIONS]")
+    assert " ".join(command.help.split()[:8]) in " ".join(result.stdout.split())
+    # every option is explained
+    for param in command.params:
+        if param.param_type_name == "option" and param.name != "help":
+            assert param.help, f"{name} {param.opts} has no help text"
+
+
+def test_group_help_lists_every_command():
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    listed = [line.split()[0] for line in result.stdout.split("Commands:")[1].splitlines() if line.strip()]
+    assert listed == COMMANDS
+
+
+def test_help_is_instant_it_does_not_load_the_model():
+    code = ("import sys; from detector.cli import main; sys.argv = ['detector', '--help']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert result.stdout.startswith("Usage: detector [OPTIONS] COMMAND [ARGS]...")
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
+def test_python_dash_m_detector():
+    result = subprocess.run([sys.executable, "-m", "detector", "--version"], capture_output=True, text=True,
+                            check=True, cwd=ROOT)
+    assert result.stdout == "detector, version 0.1.0\n"
+

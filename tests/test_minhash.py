@@ -1,0 +1,97 @@
+"""Shingles, MinHash signatures, the Jaccard estimate and the LSH candidate index."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import CHESS, FLOOD_OTHER_EVENT, FLOOD_REWRITE, FLOOD_WIRE
+
+from detector.minhash import (LSHIndex, content_words, jaccard, shingles, signature, signature_from_bytes,
+                              signature_to_bytes)
+
+NUM_PERM = 128
+
+
+def sig(text: str):
+    return signature(shingles(text, 2), NUM_PERM)
+
+
+def test_content_words_fold_case_and_accents_and_drop_stop_words():
+    assert content_words("The U.S. and Kyïv said they would meet in Geneva.") == ["u.s", "kyiv", "meet", "geneva"]
+
+
+def test_shingles_are_word_bigrams_of_content_words():
+    assert shingles("The U.S. and Kyïv said they would meet in Geneva.", 2) == {"u.s kyiv", "kyiv meet",
+                                                                                 "meet geneva"}
+
+
+def test_short_texts_still_have_a_shingle():
+    assert shingles("Geneva", 2) == {"geneva"}
+    assert shingles("The of", 2) == {"the of"}  # only stop words: fall back to all words
+    assert shingles("", 2) == set()
+
+
+def test_identical_texts_have_jaccard_one():
+    assert jaccard(sig(FLOOD_WIRE), sig(FLOOD_WIRE)) == 1.0
+
+
+def test_signature_ignores_case_and_stop_words():
+    assert jaccard(sig("THE FLOODS IN PAIPORTA KILLED 62"), sig("floods at Paiporta killed 62")) == 1.0
+
+
+def test_unrelated_texts_have_low_jaccard():
+    assert jaccard(sig(FLOOD_WIRE), sig(CHESS)) < 0.05
+    assert jaccard(sig(FLOOD_WIRE), sig(FLOOD_OTHER_EVENT)) < 0.05
+
+
+def test_rewrite_shares_more_shingles_than_another_event():
+    assert jaccard(sig(FLOOD_WIRE), sig(FLOOD_REWRITE)) > 0.2
+
+
+def test_signature_bytes_round_trip():
+    original = sig(FLOOD_WIRE)
+    data = signature_to_bytes(original)
+    assert len(data) == NUM_PERM * 8
+    restored = signature_from_bytes(data)
+    assert jaccard(restored, original) == 1.0
+    assert jaccard(restored, sig(FLOOD_REWRITE)) == jaccard(original, sig(FLOOD_REWRITE))
+
+
+def test_signatures_are_stable_across_calls():
+    # fixed seed: a signature stored yesterday compares with one computed today
+    assert signature_to_bytes(sig(FLOOD_WIRE)) == signature_to_bytes(sig(FLOOD_WIRE))
+
+
+@pytest.fixture
+def lsh() -> LSHIndex:
+    index = LSHIndex(threshold=0.1, num_perm=NUM_PERM)
+    index.add(1, sig(FLOOD_WIRE))
+    index.add(2, sig(FLOOD_REWRITE))
+    index.add(3, sig(CHESS))
+    return index
+
+
+def test_lsh_query_finds_rewrites_not_unrelated(lsh):
+    assert len(lsh) == 3
+    assert lsh.query(sig(FLOOD_WIRE)) == [1, 2]
+    assert lsh.query(sig(CHESS)) == [3]
+
+
+def test_lsh_remove(lsh):
+    lsh.remove(1)
+    lsh.remove(99)  # an unknown key is ignored
+    assert len(lsh) == 2
+    assert lsh.query(sig(FLOOD_WIRE)) == [2]
+
+
+def test_lsh_bytes_round_trip(lsh):
+    restored = LSHIndex.from_bytes(lsh.to_bytes(), threshold=0.1, num_perm=NUM_PERM)
+    assert len(restored) == 3
+    for text in (FLOOD_WIRE, FLOOD_REWRITE, CHESS, FLOOD_OTHER_EVENT):
+        assert restored.query(sig(text)) == lsh.query(sig(text))
+
+
+def test_lsh_from_bytes_rejects_other_pickles():
+    import pickle
+
+    with pytest.raises(ValueError, match="does not hold a MinHashLSH"):
+        LSHIndex.from_bytes(pickle.dumps({"not": "an index"}), threshold=0.1, num_perm=NUM_PERM)

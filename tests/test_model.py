@@ -1,0 +1,94 @@
+"""The real bundled model (all-MiniLM-L6-v2, offline) with the shipped parameters on the seed articles.
+
+These are the product requirements: the four rewrites of the Severansk / Seversk / Siversk story are one story, and
+the article about another event with the same framing (004, Krasnoarmeysk) is not.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from detector import Detector, read_paths
+from detector.cli import cli
+
+pytestmark = pytest.mark.model
+
+
+def prefixes(groups) -> list[list[str]]:
+    return sorted(sorted(member[:3] for member in group) for group in groups)
+
+
+@pytest.fixture(scope="module")
+def seed_detector(real_encoder, tmp_path_factory):
+    """The seed articles indexed with default settings and the shipped scoring parameters."""
+    seeds = Path(__file__).parent.parent / "seeds"
+    detector = Detector.open(tmp_path_factory.mktemp("seeds") / "index", encoder=real_encoder, create=True)
+    detector.index(read_paths([seeds]))
+    yield detector
+    detector.close()
+
+
+def seed_id(detector: Detector, prefix: str) -> str:
+    [found] = [d.id for d in detector.store.all_documents() if d.id.startswith(prefix)]
+    return found
+
+
+def test_seed_index_uses_the_bundled_model(seed_detector):
+    info = seed_detector.info()
+    assert (info["model"], info["dimension"], info["documents"]) == ("all-MiniLM-L6-v2", 384, 5)
+
+
+def test_seed_clusters_match_the_expected_stories(seed_detector, seeds_dir):
+    expected = json.loads((seeds_dir / "expected_clusters.json").read_text(encoding="utf-8"))["clusters"]
+    assert expected == [["000", "001", "002", "003"], ["004"]]
+    assert prefixes(c.members for c in seed_detector.clusters()) == expected
+
+
+def test_rewrites_000_and_002_are_the_same_story(seed_detector):
+    report = seed_detector.report(seed_id(seed_detector, "000"), seed_id(seed_detector, "002"))
+    assert report.verdict == "same story", report.to_dict()["features"]
+    assert any("slowly but surely moving forward" in pair.a_text.lower()
+               and "slowly but surely moving forward" in pair.b_text.lower() for pair in report.aligned)
+    assert any("Seversk" in term or "Severansk" in term for term in report.shared_terms)
+
+
+def test_other_event_004_is_different(seed_detector):
+    report = seed_detector.report(seed_id(seed_detector, "000"), seed_id(seed_detector, "004"))
+    assert report.verdict == "different", report.to_dict()["features"]
+    assert report.a_cluster != report.b_cluster
+
+
+def test_every_rewrite_pair_scores_above_every_other_event_pair(seed_detector):
+    ids = {p: seed_id(seed_detector, p) for p in ("000", "001", "002", "003", "004")}
+    same = [seed_detector.report(ids[a], ids[b]).probability
+            for a, b in [("000", "001"), ("000", "002"), ("000", "003"), ("001", "002"), ("001", "003"),
+                         ("002", "003")]]
+    other = [seed_detector.report(ids[a], ids["004"]).probability for a in ("000", "001", "002", "003")]
+    assert min(same) > max(other)
+
+
+def test_query_with_a_seed_finds_it_first(seed_detector, seeds_dir):
+    text = next(seeds_dir.glob("001_*.txt")).read_text(encoding="utf-8")
+    matches = seed_detector.query(text, top=5)
+    assert matches[0].id.startswith("001") and matches[0].probability > 0.9
+    assert {m.id[:3] for m in matches if m.verdict == "same story"} == {"000", "001", "002", "003"}
+
+
+def test_cli_index_and_clusters_with_the_real_model(seeds_dir, tmp_path, real_encoder):
+    runner = CliRunner()
+    index = tmp_path / "index"
+    result = runner.invoke(cli, ["index", "--index", str(index), str(seeds_dir)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("indexed 5 new, 0 replaced, 0 unchanged, 0 exact duplicates;")
+    result = runner.invoke(cli, ["clusters", "--index", str(index), "--format", "jsonl"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sorted(r["id"][:3] for r in rows) == ["000", "001", "002", "003", "004"]
+    groups: dict[str, list[str]] = {}
+    for row in rows:
+        groups.setdefault(row["cluster"], []).append(row["id"])
+    assert prefixes(groups.values()) == [["000", "001", "002", "003"], ["004"]]
