@@ -96,14 +96,20 @@ class Detector:
         """
         started = time.perf_counter()
         result = IndexResult()
-        with self.store.writing(timeout=lock_timeout):
-            snapshot = self.snapshot
-            for batch in _batches(documents, batch_size):
-                result = _merge(result, self._index_batch(batch, snapshot))
-                self._recluster()
-                self.store.commit(snapshot)
-                if progress:
-                    progress(len(batch))
+        try:
+            with self.store.writing(timeout=lock_timeout):
+                snapshot = self.snapshot
+                for batch in _batches(documents, batch_size):
+                    result = _merge(result, self._index_batch(batch, snapshot))
+                    self._recluster()
+                    self.store.commit(snapshot)
+                    if progress:
+                        progress(len(batch))
+        except BaseException:
+            # the uncommitted batch was rolled back in SQLite; drop the in-memory indexes that still hold it
+            self._snapshot = None
+            self._views.clear()
+            raise
         return _merge(result, IndexResult(seconds=time.perf_counter() - started))
 
     def _index_batch(self, batch: list[Document], snapshot: Snapshot) -> IndexResult:
