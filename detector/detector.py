@@ -25,7 +25,6 @@ from .results import AlignedSentences, Cluster, IndexResult, Match, PairReport
 from .scoring import Scorer
 from .sentences import split_sentences
 from .store import Snapshot, StoredPair, Store
-from .vectors import document_vector
 
 log = logging.getLogger("detector")
 

@@ -20,7 +20,7 @@ def pair_text(report: PairReport, *, width: int = 100) -> str:
         f"{report.a_id}  vs  {report.b_id}",
         f"verdict: {report.verdict}   (probability same story {report.probability:.3f})",
         f"clusters: {report.a_cluster} / {report.b_cluster}",
-        f"found by: {', '.join(report.sources) if report.sources else 'not a candidate pair (no candidate source proposed it)'}",
+        "found by: " + (", ".join(report.sources) or "not a candidate pair (no candidate source proposed it)"),
         "",
         "scores:",
     ]

@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import sqlite3
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -170,7 +169,8 @@ class Store:
             version = manifest["format_version"]
             manifest["model"], manifest["dimension"], manifest["settings"]  # noqa: B018 - presence check
         except (ValueError, KeyError, TypeError) as exc:
-            raise IndexFolderError(f"{manifest_path} is corrupt ({exc!s}): rebuild the index into a new folder") from None
+            raise IndexFolderError(
+                f"{manifest_path} is corrupt ({exc!s}): rebuild the index into a new folder") from None
         if version != FORMAT_VERSION:
             raise IncompatibleIndexError(
                 f"{path} was written in index format version {version}; this detector reads version "
@@ -220,7 +220,8 @@ class Store:
             except FileNotFoundError:
                 if self.generation != generation:
                     continue
-                raise IndexFolderError(f"{folder} is missing files of the current generation: rebuild the index") from None
+                raise IndexFolderError(
+                    f"{folder} is missing files of the current generation: rebuild the index") from None
             for name, data in blobs.items():
                 if hashlib.sha256(data).hexdigest() != checksums.get(name):
                     raise IndexFolderError(f"{folder / name} is corrupt (checksum mismatch): rebuild the index")

@@ -2,10 +2,10 @@
 
     python scripts/calibrate.py --data ../shared/data [--write]
 
-1. align_threshold: the cosine between two sentences' embeddings above which they count as aligned, chosen on
+1. align_threshold: the cosine of two sentences' embeddings at or above which they count as aligned, chosen on
    MRPC train (news sentence paraphrases) as the threshold with the best Youden's J (TPR - FPR), which does not
    depend on the share of positives in the set. MRPC validation figures are reported, never fitted on.
-2. The pair score: logistic regression over the confirmation features (FEATURES below) (see detector/evidence.py), fitted on document
+2. The pair score: logistic regression over the confirmation features (FEATURES below), fitted on document
    pairs from NewsWCL50 (same event or not) and Clough-Stevenson (answer derived from the source or written apart),
    each data set weighted equally and each class balanced. Figures are cross-validated by holding out whole
    stories/tasks: a held-out story's documents are never seen in fitting.
@@ -54,7 +54,8 @@ def fit_align_threshold(data: Path, encoder) -> tuple[float, dict]:
     threshold = round(youden_threshold(labels, cos), 3)
     val_labels, val_cos = sentence_cosines(read_jsonl(data / "mrpc_val.jsonl"), encoder)
     predicted = (val_cos >= threshold).astype(int)
-    report = {"fitted_on": "mrpc_train (3,576 pairs), best Youden's J", "mrpc_val_roc_auc": round(roc_auc_score(val_labels, val_cos), 4),
+    report = {"fitted_on": "mrpc_train (3,576 pairs), best Youden's J",
+              "mrpc_val_roc_auc": round(roc_auc_score(val_labels, val_cos), 4),
               "mrpc_val_precision": round(precision_score(val_labels, predicted), 4),
               "mrpc_val_recall": round(recall_score(val_labels, predicted), 4)}
     return threshold, report

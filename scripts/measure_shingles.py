@@ -54,7 +54,7 @@ def main() -> None:
         "newswcl50 (same event)": (read_jsonl(args.data / "newswcl50.jsonl"), newswcl_pairs),
         "clough-stevenson (derived vs non)": (read_jsonl(args.data / "clough_stevenson.jsonl"), clough_pairs),
     }
-    print(f"| scheme | data | ROC AUC | recall / negatives passed at J>=0.05 | at J>=0.1 | at J>=0.2 |")
+    print("| scheme | data | ROC AUC | recall / negatives passed at J>=0.05 | at J>=0.1 | at J>=0.2 |")
     print("|---|---|---|---|---|---|")
     for name, make in SCHEMES.items():
         for label, (rows, pairing) in sets.items():
