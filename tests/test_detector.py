@@ -3,10 +3,12 @@ reports and representatives."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
-from conftest import (BRIDGE, CHESS, FLOOD_OTHER_EVENT, FLOOD_OTHER_REWRITE, FLOOD_REWRITE, FLOOD_WIRE, FakeEncoder,
-                      doc)
+from conftest import (BRIDGE, CHESS, FLOOD_OTHER_EVENT, FLOOD_OTHER_REWRITE, FLOOD_REWRITE, FLOOD_WIRE, TEST_PARAMS,
+                      FakeEncoder, doc)
 
 from detector import UnknownDocumentError
 from detector.sentences import split_sentences
@@ -76,6 +78,25 @@ def test_adding_documents_keeps_cluster_ids(floods):
     assert after["bridge"] == before["wire"]
     assert after["new"] == "s000004"
     assert floods.store.merges() == []
+
+
+def test_merge_keeps_the_oldest_id_and_is_recorded(detector_factory, tmp_path):
+    # scores of the three pairs, measured on a scratch index
+    scratch = detector_factory(tmp_path / "scratch")
+    scratch.index([doc("rewrite", FLOOD_REWRITE), doc("bridge", BRIDGE), doc("wire", FLOOD_WIRE)])
+    p_rb, p_wb, p_wr = (scratch.report(a, b).probability for a, b in
+                        [("rewrite", "bridge"), ("wire", "bridge"), ("wire", "rewrite")])
+    assert p_wr > p_wb > p_rb + 0.04
+    # a threshold that keeps rewrite and bridge apart, while wire, close to both, brings them together:
+    # p_rb < threshold <= mean(p_wb, p_rb)
+    params = replace(TEST_PARAMS, same_story_threshold=p_rb + (p_wb - p_rb) / 4)
+    detector = detector_factory(tmp_path / "merging", params=params)
+    detector.index([doc("rewrite", FLOOD_REWRITE), doc("bridge", BRIDGE)])
+    assert detector.cluster_of() == {"rewrite": "s000001", "bridge": "s000002"}
+    detector.index([doc("wire", FLOOD_WIRE)])
+    assert detector.cluster_of() == {"rewrite": "s000001", "bridge": "s000001", "wire": "s000001"}
+    assert [(absorbed, into) for absorbed, into, _ in detector.store.merges()] == [("s000002", "s000001")]
+    assert detector.info()["merges"] == 1
 
 
 # ---- incremental indexing --------------------------------------------------------------------------------------------
