@@ -77,6 +77,11 @@ def format_cluster_id(number: int) -> str:
     return f"s{number:06d}"
 
 
+def cluster_number(cluster_id: str) -> int:
+    """The creation number of an id from format_cluster_id: smaller is older."""
+    return int(cluster_id.lstrip("s") or 0)
+
+
 def assign_ids(groups: list[list[int]], previous: dict[int, str], next_number: int) -> Assignment:
     """Give each group a cluster id, keeping existing ids stable.
 
@@ -87,11 +92,11 @@ def assign_ids(groups: list[list[int]], previous: dict[int, str], next_number: i
     options = []
     for index, group in enumerate(groups):
         for old, count in Counter(previous[m] for m in group if m in previous).items():
-            options.append((-count, old, index))
+            options.append((-count, cluster_number(old), old, index))
     options.sort()
     chosen: dict[int, str] = {}
     used: set[str] = set()
-    for _, old, index in options:
+    for _, _, old, index in options:
         if index not in chosen and old not in used:
             chosen[index], used = old, used | {old}
     cluster_of: dict[int, str] = {}

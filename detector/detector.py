@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import fields
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -42,6 +43,8 @@ class Detector:
         self.scorer = Scorer(params)
         self._snapshot: Snapshot | None = None
         self._views: dict[int, TextView] = {}
+        #: document id -> cluster id of the text it replaces, until the next reclustering.
+        self._inherited: dict[str, str | None] = {}
 
     # ---- opening -------------------------------------------------------------------------------------------
     @classmethod
@@ -66,6 +69,11 @@ class Detector:
                 f"{path} was built with model {store.manifest['model']!r}, not {wanted!r}: vectors of different models "
                 "do not compare. Leave out --model to use the index's own, or build a new index with --index NEW_DIR."
             )
+        if encoder is not None and encoder.dimension != store.manifest["dimension"]:
+            store.close()
+            raise IncompatibleIndexError(
+                f"{path} holds {store.manifest['dimension']}-dimensional vectors but encoder {encoder.name!r} gives "
+                f"{encoder.dimension}: use the encoder the index was built with, or build a new index.")
         encoder = encoder or SentenceTransformerEncoder(stored.model)
         return cls(store, encoder, stored, params)
 
@@ -108,19 +116,25 @@ class Detector:
             # the uncommitted batch was rolled back in SQLite; drop the in-memory indexes that still hold it
             self._snapshot = None
             self._views.clear()
+            self._inherited.clear()
             raise
         return _merge(result, IndexResult(seconds=time.perf_counter() - started))
 
     def _index_batch(self, batch: list[Document], snapshot: Snapshot) -> IndexResult:
         latest = {doc.id: doc for doc in batch}  # a repeated id within a batch: the last text wins
-        added, replaced, unchanged, exact = [], [], [], []
+        added, replaced, unchanged, updated, exact = [], [], [], [], []
         todo: list[tuple[Document, int | None]] = []
         for doc in latest.values():
             old = self.store.document(doc.id)
             if old is not None and old.content_hash == doc.content_hash:
-                unchanged.append(doc.id)
+                if old.metadata != doc.metadata:
+                    self.store.update_metadata(old.key, doc.metadata, doc.published)
+                    updated.append(doc.id)
+                else:
+                    unchanged.append(doc.id)
                 continue
             if old is not None:
+                self._inherited[doc.id] = self.store.cluster_of(old.key)  # a corrected text keeps its story id
                 self._forget(old.key, snapshot)
                 replaced.append(doc.id)
             else:
@@ -172,7 +186,8 @@ class Detector:
         confirmed = 0
         for (a, b), sources in candidates.items():
             confirmed += self._confirm(a, b, sources)
-        return IndexResult(added=added, replaced=replaced, unchanged=unchanged, exact_duplicates=exact,
+        return IndexResult(added=added, replaced=replaced, unchanged=unchanged, metadata_updated=updated,
+                           exact_duplicates=exact,
                            candidate_pairs=len(candidates), confirmed_pairs=confirmed, sentences_encoded=len(flat))
 
     def _forget(self, key: int, snapshot: Snapshot) -> None:
@@ -229,7 +244,13 @@ class Detector:
         keys = [d.key for d in self.store.all_documents()]
         scores = {(p.a_key, p.b_key): p.probability for p in self.store.all_pairs()}
         groups = story_clusters.story_groups(keys, scores, self.params.same_story_threshold)
-        assignment = story_clusters.assign_ids(groups, self.store.cluster_map(), self.store.next_cluster_number)
+        previous = self.store.cluster_map()
+        for doc_id, cluster in self._inherited.items():
+            doc = self.store.document(doc_id)
+            if doc is not None and cluster is not None:
+                previous.setdefault(doc.key, cluster)
+        self._inherited.clear()
+        assignment = story_clusters.assign_ids(groups, previous, self.store.next_cluster_number)
         self.store.set_clusters(assignment.cluster_of, assignment.merges, assignment.next_number)
 
     # ---- reading -------------------------------------------------------------------------------------------
@@ -281,10 +302,12 @@ class Detector:
         cluster_of = self.store.cluster_map()
         aligned = [AlignedSentences(p.a_index, p.b_index, view_a.sentences[p.a_index], view_b.sentences[p.b_index],
                                     p.similarity, p.quote) for p in evidence.alignment.pairs]
+        near = [AlignedSentences(p.a_index, p.b_index, view_a.sentences[p.a_index], view_b.sentences[p.b_index],
+                                 p.similarity) for p in evidence.alignment.near]
         return PairReport(a.id, b.id, score.probability, score.verdict, features,
                           stored.sources if stored else [], aligned, evidence.terms.shared,
                           len(view_a.sentences), len(view_b.sentences), cluster_of.get(a.key),
-                          cluster_of.get(b.key), self.params.align_threshold)
+                          cluster_of.get(b.key), self.params.align_threshold, near)
 
     def _require(self, doc_id: str):
         doc = self.store.document(doc_id)
@@ -339,8 +362,5 @@ def _batches(documents: Iterable[Document], size: int) -> Iterator[list[Document
 
 
 def _merge(a: IndexResult, b: IndexResult) -> IndexResult:
-    return IndexResult(
-        added=a.added + b.added, replaced=a.replaced + b.replaced, unchanged=a.unchanged + b.unchanged,
-        exact_duplicates=a.exact_duplicates + b.exact_duplicates,
-        candidate_pairs=a.candidate_pairs + b.candidate_pairs, confirmed_pairs=a.confirmed_pairs + b.confirmed_pairs,
-        sentences_encoded=a.sentences_encoded + b.sentences_encoded, seconds=a.seconds + b.seconds)
+    """Field by field: lists concatenate, counts and seconds add up."""
+    return IndexResult(**{f.name: getattr(a, f.name) + getattr(b, f.name) for f in fields(IndexResult)})

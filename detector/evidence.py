@@ -41,6 +41,7 @@ class AlignedPair:
 
 _QUOTED = re.compile(r'"([^"]{8,}?)"|“([^”]{8,}?)”|(?:^|(?<=[\s(\[:—-]))[‘\']([^’\']{8,}?)[’\'](?![a-z])')
 QUOTE_MIN_WORDS = 4
+NEAR_PAIRS = 5
 QUOTE_SIMILARITY = 90.0
 
 
@@ -73,6 +74,8 @@ class Alignment:
     #: share of A's sentences whose best match in B is at or above the threshold; likewise for B.
     coverage_a: float
     coverage_b: float
+    #: the closest correspondences below the threshold (mutual best matches), for people reading a report.
+    near: list[AlignedPair] = field(default_factory=list)
 
 
 def align(a: np.ndarray, b: np.ndarray, *, threshold: float, a_sentences: list[str] | None = None,
@@ -96,7 +99,10 @@ def align(a: np.ndarray, b: np.ndarray, *, threshold: float, a_sentences: list[s
     aligned_b = sims.max(axis=0) >= threshold
     for i, j in quotes:
         aligned_a[i] = aligned_b[j] = True
-    return Alignment(pairs, float(aligned_a.mean()), float(aligned_b.mean()))
+    near = sorted((AlignedPair(i, int(best_in_b[i]), float(sims[i, best_in_b[i]])) for i in range(len(a))
+                   if best_in_a[best_in_b[i]] == i and (i, int(best_in_b[i])) not in kept),
+                  key=lambda p: (-p.similarity, p.a_index))[:NEAR_PAIRS]
+    return Alignment(pairs, float(aligned_a.mean()), float(aligned_b.mean()), near)
 
 
 @lru_cache(maxsize=200_000)
@@ -174,18 +180,31 @@ class TermOverlap:
 
 
 def _variant_groups(a: Terms, b: Terms) -> dict[tuple[str, str], str]:
-    """(side, term) -> a group name shared by variants across the two sides; symmetric in a and b."""
-    group = {("a", t): t for t in a.counts} | {("b", t): t for t in b.counts}
+    """(side, term) -> the name of its variant group (its smallest member); symmetric in a and b, transitive."""
+    parent: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def find(node: tuple[str, str]) -> tuple[str, str]:
+        parent.setdefault(node, node)
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
     exact = a.counts.keys() & b.counts.keys()
+    for t in exact:
+        parent[find(("b", t))] = find(("a", t))
     rest_b = [u for u in b.counts if u not in exact]
     for t in a.counts:
         if t in exact:
             continue
         for u in rest_b:
             if abs(len(t) - len(u)) <= 4 and variants_match(t, u):
-                name = min(t, u, group[("b", u)], group[("a", t)])
-                group[("a", t)] = group[("b", u)] = name
-    return group
+                parent[find(("b", u))] = find(("a", t))
+    members: dict[tuple[str, str], list[str]] = {}
+    nodes = [("a", t) for t in a.counts] + [("b", u) for u in b.counts]
+    for node in nodes:
+        members.setdefault(find(node), []).append(node[1])
+    return {node: min(members[find(node)]) for node in nodes}
 
 
 def term_overlap(a: Terms, b: Terms) -> TermOverlap:

@@ -33,6 +33,11 @@ def pair_text(report: PairReport, *, width: int = 100) -> str:
         lines.append(f"  {'':7} B{pair.b_index}: " + _clip(pair.b_text, width))
         if pair.quote:
             lines.append(f"  {'':7} shared quote: \"{_clip(pair.quote, width)}\"")
+    if report.near:
+        lines.append(f"closest sentences below the threshold (mutual best matches, not counted): {len(report.near)}")
+        for pair in report.near:
+            lines.append(f"  [{pair.similarity:.3f}] A{pair.a_index}: " + _clip(pair.a_text, width))
+            lines.append(f"  {'':7} B{pair.b_index}: " + _clip(pair.b_text, width))
     return "\n".join(lines)
 
 
@@ -60,6 +65,7 @@ def matches_table(matches: list[Match]) -> str:
 
 def index_summary(result: IndexResult) -> str:
     return (f"indexed {len(result.added)} new, {len(result.replaced)} replaced, {len(result.unchanged)} unchanged, "
+            f"{len(result.metadata_updated)} with new metadata, "
             f"{len(result.exact_duplicates)} exact duplicates; {result.sentences_encoded} sentences encoded; "
             f"{result.candidate_pairs} candidate pairs, {result.confirmed_pairs} confirmed; "
             f"{result.seconds:.1f}s")

@@ -13,6 +13,8 @@ class IndexResult:
     added: list[str] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    #: same text, new metadata (title, published, ...): stored without any model run.
+    metadata_updated: list[str] = field(default_factory=list)
     #: (new id, id of the indexed document with the same normalised text)
     exact_duplicates: list[tuple[str, str]] = field(default_factory=list)
     candidate_pairs: int = 0
@@ -59,6 +61,8 @@ class PairReport:
     a_cluster: str | None = None
     b_cluster: str | None = None
     align_threshold: float = 0.0
+    #: closest sentence correspondences below the alignment threshold (mutual best matches), for reading.
+    near: list[AlignedSentences] = field(default_factory=list)
 
     @property
     def same_story(self) -> bool:
@@ -74,6 +78,8 @@ class PairReport:
             "shared_terms": self.shared_terms,
             "aligned": [{"a_index": p.a_index, "b_index": p.b_index, "similarity": round(p.similarity, 4),
                          "quote": p.quote, "a": p.a_text, "b": p.b_text} for p in self.aligned],
+            "closest_unaligned": [{"a_index": p.a_index, "b_index": p.b_index, "similarity": round(p.similarity, 4),
+                                   "a": p.a_text, "b": p.b_text} for p in self.near],
         }
 
 

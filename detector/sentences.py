@@ -16,7 +16,7 @@ import pysbd
 MAX_WORDS = 120
 _PARAGRAPH = re.compile(r"\n\s*\n")
 _SPACE = re.compile(r"\s+")
-WORD = re.compile(r"[^\W_](?:[\w'’.\-]*[^\W_])?")
+WORD = re.compile(r"[^\W_](?:(?:[\w'’.\-]|,(?=\d{3}))*[^\W_])?")
 
 
 @lru_cache(maxsize=1)
@@ -46,5 +46,6 @@ def _cut_long(sentence: str) -> list[str]:
 
 
 def words(text: str) -> list[str]:
-    """Word tokens as written (case kept), inner apostrophes, hyphens and dots kept (U.S., 2.5, Jong-un)."""
+    """Word tokens as written (case kept), inner apostrophes, hyphens and dots kept (U.S., 2.5, Jong-un), and
+    thousands separators inside numbers (10,000)."""
     return WORD.findall(text)

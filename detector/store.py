@@ -330,6 +330,10 @@ class Store:
             (doc_id, seq, content_hash, text, json.dumps(metadata, ensure_ascii=False), published, signature, now()))
         return int(cursor.lastrowid)
 
+    def update_metadata(self, key: int, metadata: dict[str, Any], published: str | None) -> None:
+        self._db.execute("UPDATE documents SET metadata = ?, published = ? WHERE key = ?",
+                         (json.dumps(metadata, ensure_ascii=False), published, key))
+
     def delete_document(self, key: int) -> list[int]:
         """Delete a document with its sentences and pairs; returns the removed sentence keys."""
         sentence_keys = self.sentence_keys(key)
@@ -388,6 +392,10 @@ class Store:
         return int(total), int(confirmed)
 
     # ---- clusters ------------------------------------------------------------------------------------------
+    def cluster_of(self, doc_key: int) -> str | None:
+        row = self._db.execute("SELECT cluster FROM clusters WHERE doc_key = ?", (doc_key,)).fetchone()
+        return row[0] if row else None
+
     def cluster_map(self) -> dict[int, str]:
         return {k: c for k, c in self._db.execute("SELECT doc_key, cluster FROM clusters")}
 

@@ -20,6 +20,8 @@ def normalise_rows(vectors: np.ndarray) -> np.ndarray:
 
 def document_vector(sentence_vectors: np.ndarray) -> np.ndarray:
     """A document's vector: the normalised mean of its sentence vectors (every sentence counts, none truncated)."""
+    if len(sentence_vectors) == 0:
+        return np.zeros(sentence_vectors.shape[1], dtype=np.float32)
     return normalise_rows(sentence_vectors.mean(axis=0, keepdims=True))[0]
 
 

@@ -52,7 +52,8 @@ def test_index_reports_to_stderr_and_nothing_to_stdout(runner, fake_model, artic
     result = invoke(runner, "index", "--index", tmp_index, *FAKE, articles)
     assert result.exit_code == 0
     assert result.stdout == ""
-    assert re.fullmatch(r"indexed 4 new, 0 replaced, 0 unchanged, 0 exact duplicates; 17 sentences encoded; "
+    assert re.fullmatch(r"indexed 4 new, 0 replaced, 0 unchanged, 0 with new metadata, "
+        r"0 exact duplicates; 17 sentences encoded; "
                         r"1 candidate pairs, 1 confirmed; \d+\.\ds\n", result.stderr), result.stderr
     assert (tmp_index / "manifest.json").exists()
 
@@ -61,7 +62,8 @@ def test_index_again_is_unchanged(runner, index, articles, fake_model):
     encoded_before = fake_model.sentences_encoded
     result = invoke(runner, "index", "--index", index, articles)  # no --model: the index keeps its own
     assert result.exit_code == 0, result.output
-    assert result.stderr.startswith("indexed 0 new, 0 replaced, 4 unchanged, 0 exact duplicates; 0 sentences encoded; "
+    assert result.stderr.startswith("indexed 0 new, 0 replaced, 4 unchanged, 0 with new metadata, "
+        "0 exact duplicates; 0 sentences encoded; "
                                     "0 candidate pairs, 0 confirmed;")
     assert fake_model.sentences_encoded == encoded_before
 
@@ -71,7 +73,8 @@ def test_index_stdin_with_custom_fields(runner, index):
     result = invoke(runner, "index", "--index", index, "--id-field", "guid", "--text-field", "body", "-",
                     input=lines)
     assert result.exit_code == 0, result.output
-    assert result.stderr.startswith("indexed 2 new, 0 replaced, 0 unchanged, 1 exact duplicates; 1 sentences encoded;")
+    assert result.stderr.startswith("indexed 2 new, 0 replaced, 0 unchanged, 0 with new metadata, "
+        "1 exact duplicates; 1 sentences encoded;")
     clusters = json.loads(invoke(runner, "clusters", "--index", index, "--format", "json").stdout)
     assert {"copy", "wire", "rewrite"} <= set(next(c["members"] for c in clusters if "copy" in c["members"]))
 

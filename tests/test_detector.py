@@ -308,3 +308,43 @@ def test_info(floods):
                                                                       FLOOD_OTHER_REWRITE, CHESS))
     assert info["confirmed_pairs"] == 2 and info["candidate_pairs"] >= 2
     assert info["bytes_on_disk"] > 0
+
+
+# ---- fixes: corrected texts keep their story id, metadata-only updates, dimension check, near pairs ------------------
+
+
+def test_corrected_singleton_keeps_its_cluster_id(floods):
+    before = floods.cluster_of()["chess"]
+    result = floods.index([doc("chess", CHESS.replace("December 31", "December 30"))])
+    assert result.replaced == ["chess"]
+    assert floods.cluster_of()["chess"] == before
+
+
+def test_metadata_change_is_stored_without_encoding(floods, fake_encoder):
+    encoded = fake_encoder.sentences_encoded
+    result = floods.index([doc("rewrite", FLOOD_REWRITE, published="2020-01-01", title="Floods")])
+    assert (result.metadata_updated, result.unchanged, result.added, result.replaced) == (["rewrite"], [], [], [])
+    assert fake_encoder.sentences_encoded == encoded
+    stored = floods.store.document("rewrite")
+    assert stored.published == "2020-01-01" and stored.metadata["title"] == "Floods"
+    # the earliest published document now represents the story
+    story = next(c for c in floods.clusters() if "rewrite" in c.members)
+    assert story.representative == "rewrite"
+
+
+def test_encoder_of_another_dimension_is_refused(floods, detector_factory):
+    from detector import IncompatibleIndexError
+
+    other = FakeEncoder(dimension=32)
+    with pytest.raises(IncompatibleIndexError, match="64-dimensional vectors but encoder 'fake-hash-encoder' gives 32"):
+        detector_factory(encoder=other, create=False)
+
+
+def test_report_lists_closest_unaligned_sentences(floods):
+    report = floods.report("wire", "italy")
+    aligned = {(p.a_index, p.b_index) for p in report.aligned}
+    assert report.near, "two flood reports have mutual best-matching sentences below the threshold"
+    for pair in report.near:
+        assert pair.similarity < report.align_threshold
+        assert (pair.a_index, pair.b_index) not in aligned
+    assert report.to_dict()["closest_unaligned"][0]["a"] == report.near[0].a_text

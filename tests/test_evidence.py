@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from detector.compare import TextView, compare, views_of_texts
 from detector.config import Settings
-from detector.evidence import (align, quotations, shared_quotes, specific_terms, term_overlap, term_weight,
+from detector.evidence import (Terms, align, quotations, shared_quotes, specific_terms, term_overlap, term_weight,
                                variants_match)
 from detector.scoring import Scorer
 
@@ -225,3 +225,12 @@ def test_term_overlap_is_symmetric_and_bounded(a, b):
     assert score == pytest.approx(term_overlap(b, a).score)
     if any(term_weight(t) > 0 for t in a.counts):
         assert term_overlap(a, a).score == pytest.approx(1.0)
+
+
+def test_variant_groups_are_transitive():
+    # Seversk ~ Severansk and Severank ~ Severansk: all three are one place, whichever side they are on
+    a = Terms({"seversk": 1, "severank": 1}, {"seversk": "Seversk", "severank": "Severank"})
+    b = Terms({"severansk": 1}, {"severansk": "Severansk"})
+    assert term_overlap(a, b).score == pytest.approx(1.0)
+    assert term_overlap(b, a).score == pytest.approx(1.0)
+    assert len(term_overlap(a, b).shared) == 2

@@ -84,7 +84,8 @@ def test_cli_index_and_clusters_with_the_real_model(seeds_dir, tmp_path, real_en
     result = runner.invoke(cli, ["index", "--index", str(index), str(seeds_dir)])
     assert result.exit_code == 0, result.output
     # the summary is the last line of stderr (the model's loading progress may come before it)
-    assert result.stderr.splitlines()[-1].startswith("indexed 5 new, 0 replaced, 0 unchanged, 0 exact duplicates;")
+    assert result.stderr.splitlines()[-1].startswith("indexed 5 new, 0 replaced, 0 unchanged, 0 with new metadata, "
+        "0 exact duplicates;")
     result = runner.invoke(cli, ["clusters", "--index", str(index), "--format", "jsonl"])
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]

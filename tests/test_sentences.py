@@ -59,3 +59,7 @@ def test_sentence_of_exactly_max_words_is_kept_whole():
 def test_words_keep_inner_dots_hyphens_and_apostrophes():
     assert words("The U.S. economy grew 2.5% as Kim Jong-un's envoy left.") == [
         "The", "U.S", "economy", "grew", "2.5", "as", "Kim", "Jong-un's", "envoy", "left"]
+
+
+def test_numbers_with_thousands_separators_are_one_word():
+    assert words("10,000 people and 2,500, then 3, 4") == ["10,000", "people", "and", "2,500", "then", "3", "4"]
