@@ -12,7 +12,7 @@ import numpy as np
 
 from .config import Settings
 from .encoders import Encoder
-from .evidence import PairEvidence, Terms, align, specific_terms, term_overlap
+from .evidence import PairEvidence, Terms, TermStats, align, containment, specific_terms, term_overlap, word_ngrams
 from .minhash import jaccard, shingles, signature
 from .sentences import split_sentences
 from .vectors import cosine_from_inner_product, document_vector
@@ -27,6 +27,7 @@ class TextView:
     signature: object
     vector: np.ndarray = field(init=False)
     _terms: Terms | None = field(default=None, repr=False)
+    _ngrams: set[str] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.vector = document_vector(self.vectors)
@@ -36,6 +37,12 @@ class TextView:
         if self._terms is None:
             self._terms = specific_terms(self.sentences)
         return self._terms
+
+    @property
+    def ngrams(self) -> set[str]:
+        if self._ngrams is None:
+            self._ngrams = word_ngrams(self.sentences)
+        return self._ngrams
 
     @classmethod
     def of_text(cls, text: str, encoder: Encoder, settings: Settings) -> "TextView":
@@ -57,12 +64,15 @@ def views_of_texts(texts: list[str], encoder: Encoder, settings: Settings) -> li
     return views
 
 
-def compare(a: TextView, b: TextView, *, align_threshold: float) -> PairEvidence:
-    """All evidence about a pair; symmetric up to swapping the A and B sides."""
+def compare(a: TextView, b: TextView, *, align_threshold: float, stats: TermStats | None = None,
+            indexed: tuple[bool, bool] = (False, False)) -> PairEvidence:
+    """All evidence about a pair; symmetric up to swapping the A and B sides. `stats`: term frequencies of the
+    collection the texts belong to (`indexed`: which of the two are counted in it), to weight terms by rarity."""
     return PairEvidence(
         jaccard=jaccard(a.signature, b.signature),
         doc_cosine=float(cosine_from_inner_product(np.float32(a.vector @ b.vector))),
         alignment=align(a.vectors, b.vectors, threshold=align_threshold, a_sentences=a.sentences,
                         b_sentences=b.sentences),
-        terms=term_overlap(a.terms, b.terms),
+        terms=term_overlap(a.terms, b.terms, stats=stats, indexed=indexed),
+        containment=containment(a.ngrams, b.ngrams),
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -20,7 +20,7 @@ from .documents import Document, parse_published
 from .encoders import Encoder, SentenceTransformerEncoder
 from .errors import IncompatibleIndexError, UnknownDocumentError
 from .compare import TextView, compare
-from .evidence import PairEvidence
+from .evidence import PairEvidence, Terms, TermStats, term_overlap
 from .minhash import shingles, signature, signature_from_bytes, signature_to_bytes
 from .results import AlignedSentences, Cluster, IndexResult, Match, PairReport
 from .scoring import Scorer
@@ -43,6 +43,8 @@ class Detector:
         self.scorer = Scorer(params)
         self._snapshot: Snapshot | None = None
         self._views: dict[int, TextView] = {}
+        self._term_stats: TermStats | None = None
+        self._terms_cache: dict[int, Terms] = {}
         #: document id -> cluster id of the text it replaces, until the next reclustering.
         self._inherited: dict[str, str | None] = {}
 
@@ -116,6 +118,8 @@ class Detector:
             # the uncommitted batch was rolled back in SQLite; drop the in-memory indexes that still hold it
             self._snapshot = None
             self._views.clear()
+            self._terms_cache.clear()
+            self._term_stats = None
             self._inherited.clear()
             raise
         return _merge(result, IndexResult(seconds=time.perf_counter() - started))
@@ -168,11 +172,13 @@ class Detector:
             else:  # exact duplicate of an indexed document: reuse its sentences and vectors, no model run
                 texts, vecs = self._view(original).sentences, self._view(original).vectors
             sig = signature(shingles(doc.text, self.settings.shingle_size), self.settings.num_perm)
+            view = TextView(texts, vecs, sig)
             key = self.store.add_document(doc_id=doc.id, content_hash=digest, text=doc.text, metadata=doc.metadata,
-                                          published=doc.published, signature=signature_to_bytes(sig), seq=seq)
+                                          published=doc.published, signature=signature_to_bytes(sig),
+                                          terms=asdict(view.terms), seq=seq)
+            self._term_stats = None
             sentence_keys = self.store.add_sentences(key, texts)
             snapshot.sentences.add(np.asarray(sentence_keys), vecs)
-            view = TextView(texts, vecs, sig)
             snapshot.documents.add(np.asarray([key]), view.vector[None, :])
             snapshot.lsh.add(key, sig)
             self._views[key] = view
@@ -191,10 +197,12 @@ class Detector:
                            candidate_pairs=len(candidates), confirmed_pairs=confirmed, sentences_encoded=len(flat))
 
     def _forget(self, key: int, snapshot: Snapshot) -> None:
+        self._term_stats = None
         snapshot.sentences.remove(self.store.delete_document(key))
         snapshot.documents.remove([key])
         snapshot.lsh.remove(key)
         self._views.pop(key, None)
+        self._terms_cache.pop(key, None)
 
     def _candidates(self, new_keys: list[int], exact_pairs: list[tuple[int, int]]) -> dict[tuple[int, int], set[str]]:
         found: dict[tuple[int, int], set[str]] = {}
@@ -225,24 +233,58 @@ class Detector:
         self.store.put_pair(StoredPair(a, b, sorted(sources), features, score.probability, score.verdict))
         return score.same_story
 
-    def _evidence(self, a: TextView, b: TextView) -> PairEvidence:
-        return compare(a, b, align_threshold=self.params.align_threshold)
+    def _evidence(self, a: TextView, b: TextView, *, indexed: tuple[bool, bool] = (True, True)) -> PairEvidence:
+        return compare(a, b, align_threshold=self.params.align_threshold, stats=self._stats(), indexed=indexed)
+
+    def _stats(self) -> TermStats:
+        """Document frequencies of specific terms in the index (exact duplicates counted once)."""
+        if self._term_stats is None:
+            texts, df = self.store.term_df()
+            self._term_stats = TermStats(texts, df)
+        return self._term_stats
 
     def _view(self, key: int) -> TextView:
         view = self._views.get(key)
         if view is None:
             doc = self.store.documents_by_key([key])[key]
             vectors = self.snapshot.sentences.get(self.store.sentence_keys(key))
-            view = TextView(self.store.sentences(key), vectors, signature_from_bytes(doc.signature))
+            view = TextView(self.store.sentences(key), vectors, signature_from_bytes(doc.signature),
+                            _terms=Terms(**self.store.terms(key)))
             self._views[key] = view
         return view
 
     def _id_of(self, key: int) -> str:
         return self.store.documents_by_key([key])[key].id
 
+    def _rescore(self) -> dict[tuple[int, int], float]:
+        """Score every candidate pair again with the index's current term frequencies (rarity in the index changes
+        as documents arrive; rescoring keeps the stories independent of the order they arrived in)."""
+        stats = self._stats()
+        scores: dict[tuple[int, int], float] = {}
+        changed = []
+        for pair in self.store.all_pairs():
+            a, b = self._terms_of(pair.a_key), self._terms_of(pair.b_key)
+            features = {**pair.features, "term_cosine": term_overlap(a, b, stats=stats, indexed=(True, True)).score}
+            score = self.scorer.score(features)
+            if score.probability != pair.probability:
+                changed.append(StoredPair(pair.a_key, pair.b_key, pair.sources, features, score.probability,
+                                          score.verdict))
+            scores[(pair.a_key, pair.b_key)] = score.probability
+        self.store.put_pairs(changed)
+        return scores
+
+    def _terms_of(self, key: int) -> Terms:
+        view = self._views.get(key)
+        if view is not None:
+            return view.terms
+        terms = self._terms_cache.get(key)
+        if terms is None:
+            terms = self._terms_cache[key] = Terms(**self.store.terms(key))
+        return terms
+
     def _recluster(self) -> None:
         keys = [d.key for d in self.store.all_documents()]
-        scores = {(p.a_key, p.b_key): p.probability for p in self.store.all_pairs()}
+        scores = self._rescore()
         groups = story_clusters.story_groups(keys, scores, self.params.same_story_threshold)
         previous = self.store.cluster_map()
         for doc_id, cluster in self._inherited.items():
@@ -284,7 +326,7 @@ class Detector:
         cluster_of = self.store.cluster_map()
         matches = []
         for key, found_by in sources.items():
-            features = self._evidence(query, self._view(key)).features()
+            features = self._evidence(query, self._view(key), indexed=(False, True)).features()
             score = self.scorer.score(features)
             matches.append(Match(docs[key].id, score.probability, score.verdict, features, sorted(found_by),
                                  cluster_of.get(key)))

@@ -110,6 +110,25 @@ def _zipf(word: str) -> float:
     return zipf_frequency(word, "en")
 
 
+@dataclass(frozen=True)
+class TermStats:
+    """How many documents of a collection (an index) hold each specific term: a term that many other documents
+    share (Putin, Ukraine in a collection of war reports) tells less than one only this story has (Severansk)."""
+
+    documents: int
+    df: dict[str, int] = field(default_factory=dict)
+    #: pseudo-documents assumed not to hold the term, so that a small collection changes weights only a little.
+    PRIOR = 10
+
+    def rarity(self, term: str, *, members: int, pair_size: int) -> float:
+        """In (0, 1]: 1 for a term no document outside the pair holds. `members`: how many documents of the pair
+        that are in the collection hold the term; `pair_size`: how many of the pair are in the collection. Leaving
+        the pair out matters: in a collection of two rewrites, every shared term is in every document."""
+        others = max(0, self.documents - pair_size)
+        holders = max(0, self.df.get(term, 0) - members)
+        return math.log((others + self.PRIOR) / (holders + 1)) / math.log(others + self.PRIOR)
+
+
 def term_weight(term: str) -> float:
     """How much a shared term says: dates 1, other numbers 0.5, words by rarity in general English (0..1)."""
     if any(c.isdigit() for c in term):
@@ -207,17 +226,24 @@ def _variant_groups(a: Terms, b: Terms) -> dict[tuple[str, str], str]:
     return {node: min(members[find(node)]) for node in nodes}
 
 
-def term_overlap(a: Terms, b: Terms) -> TermOverlap:
-    """How much the two texts' specific terms agree, rare terms counting most."""
+def term_overlap(a: Terms, b: Terms, *, stats: TermStats | None = None,
+                 indexed: tuple[bool, bool] = (False, False)) -> TermOverlap:
+    """How much the two texts' specific terms agree, rare terms counting most: rare in general English always, and
+    rare in the collection when `stats` are given (`indexed` says which of a and b are counted in them)."""
     if not a.counts or not b.counts:
         return TermOverlap(0.0, [])
     group = _variant_groups(a, b)
     vector_a: dict[str, float] = {}
     vector_b: dict[str, float] = {}
+    pair_size = sum(indexed)
     for side, terms, vector in (("a", a, vector_a), ("b", b, vector_b)):
         for t, n in terms.counts.items():
+            weight = term_weight(t)
+            if stats is not None:
+                members = int(indexed[0] and t in a.counts) + int(indexed[1] and t in b.counts)
+                weight *= stats.rarity(t, members=members, pair_size=pair_size)
             g = group[(side, t)]
-            vector[g] = vector.get(g, 0.0) + math.sqrt(n) * term_weight(t)
+            vector[g] = vector.get(g, 0.0) + math.sqrt(n) * weight
     dot = sum(v * vector_b.get(g, 0.0) for g, v in vector_a.items())
     norm = math.sqrt(sum(v * v for v in vector_a.values()) * sum(v * v for v in vector_b.values()))
     score = min(1.0, dot / norm) if norm else 0.0
@@ -230,6 +256,25 @@ def term_overlap(a: Terms, b: Terms) -> TermOverlap:
     return TermOverlap(score, labels)
 
 
+NGRAM = 3
+
+
+def word_ngrams(sentences: list[str], size: int = NGRAM) -> set[str]:
+    """Word `size`-grams of a text (every word, lower-cased): the unit of copying."""
+    tokens = [anyascii(w).lower() for sentence in sentences for w in words(sentence)]
+    if len(tokens) < size:
+        return {" ".join(tokens)} if tokens else set()
+    return {" ".join(tokens[i:i + size]) for i in range(len(tokens) - size + 1)}
+
+
+def containment(a: set[str], b: set[str]) -> float:
+    """Share of the smaller text's word n-grams found in the other (Broder's containment): near 1 when one text is
+    a copy of the other, or of a part of it."""
+    if not a or not b:
+        return 0.0
+    return len(a & b) / min(len(a), len(b))
+
+
 @dataclass(frozen=True)
 class PairEvidence:
     """Everything measured about a pair, before scoring."""
@@ -238,6 +283,7 @@ class PairEvidence:
     doc_cosine: float
     alignment: Alignment
     terms: TermOverlap
+    containment: float = 0.0
 
     def features(self) -> dict[str, float]:
         """The named numbers the score combines (see scoring.py and params.json)."""
@@ -248,4 +294,5 @@ class PairEvidence:
             "doc_cosine": self.doc_cosine,
             "jaccard": self.jaccard,
             "term_cosine": self.terms.score,
+            "containment": self.containment,
         }

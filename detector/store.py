@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS documents (
     metadata TEXT NOT NULL,
     published TEXT,
     signature BLOB NOT NULL,
+    terms TEXT NOT NULL DEFAULT '{}',
     indexed_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS documents_hash ON documents(content_hash);
@@ -72,6 +73,8 @@ CREATE TABLE IF NOT EXISTS clusters (doc_key INTEGER PRIMARY KEY, cluster TEXT N
 CREATE INDEX IF NOT EXISTS clusters_cluster ON clusters(cluster);
 CREATE TABLE IF NOT EXISTS merges (absorbed TEXT NOT NULL, into_cluster TEXT NOT NULL, at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- how many distinct texts (exact duplicates count once) hold each specific term
+CREATE TABLE IF NOT EXISTS term_df (term TEXT PRIMARY KEY, df INTEGER NOT NULL);
 """
 
 
@@ -321,14 +324,29 @@ class Store:
         return int(self._db.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
 
     def add_document(self, *, doc_id: str, content_hash: str, text: str, metadata: dict[str, Any],
-                     published: str | None, signature: bytes, seq: int | None = None) -> int:
+                     published: str | None, signature: bytes, terms: dict[str, Any], seq: int | None = None) -> int:
+        """Insert a document; `terms` is {"counts": {term: n}, "spelling": {term: first spelling}}."""
         if seq is None:
             seq = int(self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM documents").fetchone()[0])
+        if self.document_by_hash(content_hash) is None:
+            self._db.executemany(
+                "INSERT INTO term_df (term, df) VALUES (?, 1) ON CONFLICT(term) DO UPDATE SET df = df + 1",
+                [(t,) for t in terms["counts"]])
         cursor = self._db.execute(
-            "INSERT INTO documents (id, seq, content_hash, text, metadata, published, signature, indexed_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (doc_id, seq, content_hash, text, json.dumps(metadata, ensure_ascii=False), published, signature, now()))
+            "INSERT INTO documents (id, seq, content_hash, text, metadata, published, signature, terms, indexed_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (doc_id, seq, content_hash, text, json.dumps(metadata, ensure_ascii=False), published, signature,
+             json.dumps(terms, ensure_ascii=False), now()))
         return int(cursor.lastrowid)
+
+    def terms(self, key: int) -> dict[str, Any]:
+        row = self._db.execute("SELECT terms FROM documents WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else {"counts": {}, "spelling": {}}
+
+    def term_df(self) -> tuple[int, dict[str, int]]:
+        """(distinct texts, term -> how many of them hold it)."""
+        texts = int(self._db.execute("SELECT COUNT(DISTINCT content_hash) FROM documents").fetchone()[0])
+        return texts, {t: df for t, df in self._db.execute("SELECT term, df FROM term_df")}
 
     def update_metadata(self, key: int, metadata: dict[str, Any], published: str | None) -> None:
         self._db.execute("UPDATE documents SET metadata = ?, published = ? WHERE key = ?",
@@ -336,6 +354,14 @@ class Store:
 
     def delete_document(self, key: int) -> list[int]:
         """Delete a document with its sentences and pairs; returns the removed sentence keys."""
+        row = self._db.execute("SELECT content_hash, terms FROM documents WHERE key = ?", (key,)).fetchone()
+        if row is not None:
+            others = self._db.execute("SELECT COUNT(*) FROM documents WHERE content_hash = ? AND key != ?",
+                                      (row[0], key)).fetchone()[0]
+            if not others:
+                terms = list(json.loads(row[1]).get("counts", {}))
+                self._db.executemany("UPDATE term_df SET df = df - 1 WHERE term = ?", [(t,) for t in terms])
+                self._db.execute("DELETE FROM term_df WHERE df <= 0")
         sentence_keys = self.sentence_keys(key)
         self._db.execute("DELETE FROM sentences WHERE doc_key = ?", (key,))
         self._db.execute("DELETE FROM pairs WHERE a_key = ? OR b_key = ?", (key, key))
@@ -364,6 +390,10 @@ class Store:
         return int(self._db.execute("SELECT COUNT(*) FROM sentences").fetchone()[0])
 
     # ---- pairs -------------------------------------------------------------------------------------------------
+    def put_pairs(self, pairs: list[StoredPair]) -> None:
+        for pair in pairs:
+            self.put_pair(pair)
+
     def put_pair(self, pair: StoredPair) -> None:
         a, b = sorted((pair.a_key, pair.b_key))
         self._db.execute(

@@ -165,7 +165,8 @@ def test_query_file(runner, index, tmp_path):
     assert result.exit_code == 0
     [match] = json.loads(result.stdout)
     assert (match["id"], match["verdict"], match["cluster"]) == ("chess", "same story", "s000001")
-    assert set(match["features"]) == {"coverage_min", "coverage_max", "doc_cosine", "jaccard", "term_cosine"}
+    assert set(match["features"]) == {"coverage_min", "coverage_max", "doc_cosine", "jaccard", "term_cosine",
+                                      "containment"}
 
 
 def test_query_stdin(runner, index):
