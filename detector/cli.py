@@ -167,5 +167,59 @@ def info(index_dir: Path, fmt: str) -> None:
         click.echo(f"{key + ':':<26}{json.dumps(value) if isinstance(value, dict) else value}")
 
 
+@cli.command("score-pairs")
+@click.argument("file", type=click.File("rb"), default="-")
+@click.option("--a-field", default="a", show_default=True, help="JSON field holding the first text.")
+@click.option("--b-field", default="b", show_default=True, help="JSON field holding the second text.")
+@click.option("--model", default=None, help=f"Sentence-transformers model name or folder [default: {DEFAULT_MODEL}].")
+@friendly_errors
+def score_pairs(file, a_field: str, b_field: str, model: str | None) -> None:
+    """Score pairs of texts from JSON lines (FILE or '-'): each line comes out with `score` (the probability that
+    the two tell the same story), `relation` (duplicate, rewrite, same_story, different), `level` (sentence or
+    document) and `components` (the evidence). Nothing is indexed."""
+    from .config import DEFAULT_MODEL as default
+    from .encoders import SentenceTransformerEncoder
+    from .errors import InputError
+    from .pairs import score_pairs as score
+
+    rows = []
+    for number, raw in enumerate(file, start=1):
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(f"line {number}: not a JSON object ({exc})") from None
+        if not isinstance(row, dict) or not isinstance(row.get(a_field), str) or not isinstance(row.get(b_field), str):
+            raise InputError(f"line {number}: needs text fields {a_field!r} and {b_field!r}")
+        if not row[a_field].strip() or not row[b_field].strip():
+            raise InputError(f"line {number}: {a_field!r} and {b_field!r} must not be empty")
+        rows.append(row)
+    results = score([(r[a_field], r[b_field]) for r in rows], encoder=SentenceTransformerEncoder(model or default))
+    for row, result in zip(rows, results):
+        click.echo(json.dumps({**row, **result.to_dict()}, ensure_ascii=False))
+
+
+@cli.command("eval")
+@click.argument("data", type=click.Path(exists=True, dir_okay=False))
+@click.option("--model", default=None, help=f"Sentence-transformers model name or folder [default: {DEFAULT_MODEL}].")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Figures for people, or JSON.")
+@friendly_errors
+def evaluate(data: str, model: str | None, fmt: str) -> None:
+    """Evaluate on labelled JSON lines: documents with `story` (indexed into a temporary index: ARI, B-cubed and
+    pairwise precision/recall/F1 of the clusters) or pairs with `a`, `b`, `label` (ROC AUC, precision/recall/F1 at
+    the shipped threshold). Prints the time taken and the throughput."""
+    from dataclasses import asdict
+
+    from .evaluation import evaluate_file
+
+    result = evaluate_file(data, model=model)
+    if fmt == "json":
+        click.echo(json.dumps({"data": data, "kind": type(result).__name__, **asdict(result)}, indent=2))
+    else:
+        click.echo("\n".join([data] + result.lines()))
+
+
 def main() -> None:
     cli(prog_name="detector")

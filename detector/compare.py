@@ -6,16 +6,20 @@ Used by the Detector for indexed documents and queries, and directly for texts t
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
+from rapidfuzz import fuzz
 
 from .config import Settings
 from .encoders import Encoder
 from .evidence import PairEvidence, Terms, TermStats, align, containment, specific_terms, term_overlap, word_ngrams
-from .minhash import jaccard, shingles, signature
+from .minhash import content_words, jaccard, shingles, signature
 from .sentences import split_sentences
 from .vectors import cosine_from_inner_product, document_vector
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 
 @dataclass
@@ -76,3 +80,29 @@ def compare(a: TextView, b: TextView, *, align_threshold: float, stats: TermStat
         terms=term_overlap(a.terms, b.terms, stats=stats, indexed=indexed),
         containment=containment(a.ngrams, b.ngrams),
     )
+
+
+SENTENCE_FEATURES = ("cosine", "word_jaccard", "bigram_jaccard", "term_cosine", "number_mismatch", "length_ratio",
+                     "token_set_ratio")
+
+
+def _jaccard(a: set, b: set) -> float:
+    return len(a & b) / len(a | b) if a | b else 0.0
+
+
+def sentence_features(a: str, b: str, a_vector: np.ndarray, b_vector: np.ndarray) -> dict[str, float]:
+    """Evidence that two short texts (sentences) say the same thing: embedding cosine, word and word-pair overlap
+    of content words, specific terms, whether their numbers differ, relative length, and fuzzy token overlap."""
+    words_a, words_b = content_words(a), content_words(b)
+    bigrams_a = {" ".join(words_a[i:i + 2]) for i in range(len(words_a) - 1)}
+    bigrams_b = {" ".join(words_b[i:i + 2]) for i in range(len(words_b) - 1)}
+    numbers_a, numbers_b = set(_NUMBER.findall(a)), set(_NUMBER.findall(b))
+    return {
+        "cosine": float(cosine_from_inner_product(np.float32(a_vector @ b_vector))),
+        "word_jaccard": _jaccard(set(words_a), set(words_b)),
+        "bigram_jaccard": _jaccard(bigrams_a, bigrams_b),
+        "term_cosine": term_overlap(specific_terms([a]), specific_terms([b])).score,
+        "number_mismatch": float(numbers_a != numbers_b),
+        "length_ratio": min(len(words_a), len(words_b)) / max(1, len(words_a), len(words_b)),
+        "token_set_ratio": fuzz.token_set_ratio(a, b) / 100.0,
+    }

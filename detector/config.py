@@ -26,6 +26,14 @@ class ScoringParams:
     intercept: float
     #: probability at or above which a pair is the same story.
     same_story_threshold: float
+    #: word 3-gram containment at or above which a same-story pair is a duplicate (copied, light edits).
+    duplicate_containment: float = 1.01
+    #: sentence coverage (the better-covered side) at or above which a same-story pair is a rewrite.
+    rewrite_coverage: float = 1.01
+    #: independent reports more than this many days apart are not the same story (when both have a date).
+    time_window_days: float | None = None
+    #: the sentence-pair model: features, standardisation, weights of products ("a*b"), intercept, threshold.
+    sentence: dict[str, Any] | None = None
     #: where these numbers come from (data, method, cross-validated figures).
     provenance: dict[str, Any] = field(default_factory=dict)
 
@@ -37,6 +45,10 @@ class ScoringParams:
             weights={k: float(v) for k, v in raw["weights"].items()},
             intercept=float(raw["intercept"]),
             same_story_threshold=float(raw["same_story_threshold"]),
+            duplicate_containment=float(raw.get("duplicate_containment", 1.01)),
+            rewrite_coverage=float(raw.get("rewrite_coverage", 1.01)),
+            time_window_days=raw.get("time_window_days"),
+            sentence=raw.get("sentence"),
             provenance=raw.get("provenance", {}),
         )
 

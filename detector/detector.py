@@ -228,9 +228,10 @@ class Detector:
 
     def _confirm(self, a: int, b: int, sources: set[str]) -> bool:
         evidence = self._evidence(self._view(a), self._view(b))
-        features = evidence.features()
+        docs = self.store.documents_by_key([a, b])
+        features = _with_days_apart(evidence.features(), docs[a].published, docs[b].published)
         score = self.scorer.score(features)
-        self.store.put_pair(StoredPair(a, b, sorted(sources), features, score.probability, score.verdict))
+        self.store.put_pair(StoredPair(a, b, sorted(sources), features, score.probability, score.relation))
         return score.same_story
 
     def _evidence(self, a: TextView, b: TextView, *, indexed: tuple[bool, bool] = (True, True)) -> PairEvidence:
@@ -260,16 +261,18 @@ class Detector:
         """Score every candidate pair again with the index's current term frequencies (rarity in the index changes
         as documents arrive; rescoring keeps the stories independent of the order they arrived in)."""
         stats = self._stats()
+        published = {d.key: d.published for d in self.store.all_documents()}
         scores: dict[tuple[int, int], float] = {}
         changed = []
         for pair in self.store.all_pairs():
             a, b = self._terms_of(pair.a_key), self._terms_of(pair.b_key)
             features = {**pair.features, "term_cosine": term_overlap(a, b, stats=stats, indexed=(True, True)).score}
+            features = _with_days_apart(features, published[pair.a_key], published[pair.b_key])
             score = self.scorer.score(features)
-            if score.probability != pair.probability:
+            if (score.probability, score.relation) != (pair.probability, pair.relation):
                 changed.append(StoredPair(pair.a_key, pair.b_key, pair.sources, features, score.probability,
-                                          score.verdict))
-            scores[(pair.a_key, pair.b_key)] = score.probability
+                                          score.relation))
+            scores[(pair.a_key, pair.b_key)] = score.link
         self.store.put_pairs(changed)
         return scores
 
@@ -328,7 +331,8 @@ class Detector:
         for key, found_by in sources.items():
             features = self._evidence(query, self._view(key), indexed=(False, True)).features()
             score = self.scorer.score(features)
-            matches.append(Match(docs[key].id, score.probability, score.verdict, features, sorted(found_by),
+            matches.append(Match(docs[key].id, score.probability, score.verdict, score.relation, features,
+                                 sorted(found_by),
                                  cluster_of.get(key)))
         matches.sort(key=lambda m: (-m.probability, m.id))
         return matches[:top]
@@ -338,7 +342,7 @@ class Detector:
         a, b = (self._require(x) for x in (a_id, b_id))
         view_a, view_b = self._view(a.key), self._view(b.key)
         evidence = self._evidence(view_a, view_b)
-        features = evidence.features()
+        features = _with_days_apart(evidence.features(), a.published, b.published)
         score = self.scorer.score(features)
         stored = self.store.pair(a.key, b.key)
         cluster_of = self.store.cluster_map()
@@ -346,7 +350,7 @@ class Detector:
                                     p.similarity, p.quote) for p in evidence.alignment.pairs]
         near = [AlignedSentences(p.a_index, p.b_index, view_a.sentences[p.a_index], view_b.sentences[p.b_index],
                                  p.similarity) for p in evidence.alignment.near]
-        return PairReport(a.id, b.id, score.probability, score.verdict, features,
+        return PairReport(a.id, b.id, score.probability, score.verdict, score.relation, features,
                           stored.sources if stored else [], aligned, evidence.terms.shared,
                           len(view_a.sentences), len(view_b.sentences), cluster_of.get(a.key),
                           cluster_of.get(b.key), self.params.align_threshold, near)
@@ -382,6 +386,14 @@ class Detector:
             "generation": self.store.generation,
             "bytes_on_disk": self.store.size_on_disk(),
         }
+
+
+def _with_days_apart(features: dict[str, float], a: str | None, b: str | None) -> dict[str, float]:
+    """The features, with `days_apart` when both documents have a published date (and without it otherwise)."""
+    features = {k: v for k, v in features.items() if k != "days_apart"}
+    if a and b:
+        features["days_apart"] = abs((parse_published(a) - parse_published(b)).total_seconds()) / 86400.0
+    return features
 
 
 def _representative(group: list) -> object:

@@ -18,7 +18,7 @@ FEATURE_LABELS = {
 def pair_text(report: PairReport, *, width: int = 100) -> str:
     lines = [
         f"{report.a_id}  vs  {report.b_id}",
-        f"verdict: {report.verdict}   (probability same story {report.probability:.3f})",
+        f"verdict: {report.verdict}, relation: {report.relation}   (probability same story {report.probability:.3f})",
         f"clusters: {report.a_cluster} / {report.b_cluster}",
         "found by: " + (", ".join(report.sources) or "not a candidate pair (no candidate source proposed it)"),
         "",
@@ -55,8 +55,8 @@ def clusters_table(clusters: list[Cluster]) -> str:
 def matches_table(matches: list[Match]) -> str:
     if not matches:
         return "no similar documents"
-    rows = [("id", "probability", "verdict", "cluster", "coverage", "found by")]
-    rows += [(m.id, f"{m.probability:.3f}", m.verdict, m.cluster or "-",
+    rows = [("id", "probability", "relation", "cluster", "coverage", "found by")]
+    rows += [(m.id, f"{m.probability:.3f}", m.relation, m.cluster or "-",
               f"{m.features['coverage_min']:.2f}/{m.features['coverage_max']:.2f}", ",".join(m.sources))
              for m in matches]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

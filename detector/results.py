@@ -51,6 +51,8 @@ class PairReport:
     b_id: str
     probability: float
     verdict: str
+    #: duplicate, rewrite, same_story or different
+    relation: str
     features: dict[str, float]
     #: "exact", "minhash", "embedding"; empty when neither candidate source proposed the pair.
     sources: list[str]
@@ -70,7 +72,8 @@ class PairReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "a": self.a_id, "b": self.b_id, "verdict": self.verdict, "probability": round(self.probability, 4),
+            "a": self.a_id, "b": self.b_id, "verdict": self.verdict, "relation": self.relation,
+            "probability": round(self.probability, 4),
             "features": {k: round(v, 4) for k, v in self.features.items()},
             "sources": self.sources, "a_cluster": self.a_cluster, "b_cluster": self.b_cluster,
             "sentences": {"a": self.a_sentences, "b": self.b_sentences},
@@ -90,12 +93,14 @@ class Match:
     id: str
     probability: float
     verdict: str
+    relation: str
     features: dict[str, float]
     sources: list[str]
     cluster: str | None
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "probability": round(self.probability, 4), "verdict": self.verdict,
+                "relation": self.relation,
                 "cluster": self.cluster, "sources": self.sources,
                 "features": {k: round(v, 4) for k, v in self.features.items()}}
 

@@ -1,7 +1,9 @@
-"""Evidence features -> a probability that two texts tell the same story, and the verdict.
+"""Evidence features -> a probability that two texts tell the same story, and a graded relation.
 
-The combination is a logistic model whose weights, intercept and threshold are fitted by scripts/calibrate.py on
-the labelled development sets and shipped in params.json; nothing here is hand-tuned.
+Documents: a logistic model over the confirmation features. Sentences (both texts one sentence): a logistic model
+over pairwise products of standardised sentence features. Relations: thresholds on containment (copying) and
+sentence coverage (a rewrite's sentences correspond). Every number is fitted by scripts/calibrate.py on the
+labelled development sets and shipped in params.json; nothing here is hand-tuned.
 """
 
 from __future__ import annotations
@@ -14,15 +16,33 @@ from .config import ScoringParams
 SAME_STORY = "same story"
 DIFFERENT = "different"
 
+DUPLICATE = "duplicate"
+REWRITE = "rewrite"
+STORY = "same_story"
+UNRELATED = "different"
+#: from the closest relation to the loosest; story clusters join all but "different".
+RELATIONS = (DUPLICATE, REWRITE, STORY, UNRELATED)
+
 
 @dataclass(frozen=True)
 class Score:
     probability: float
-    verdict: str
+    #: duplicate (copied, light edits), rewrite (paraphrased, sentences correspond), same_story, different.
+    relation: str
+    #: the weight of the pair in the story graph: the probability, or 0 when a rule says different (time window).
+    link: float
+
+    @property
+    def verdict(self) -> str:
+        return DIFFERENT if self.relation == UNRELATED else SAME_STORY
 
     @property
     def same_story(self) -> bool:
-        return self.verdict == SAME_STORY
+        return self.relation != UNRELATED
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
 
 
 class Scorer:
@@ -33,9 +53,41 @@ class Scorer:
         missing = set(self.params.weights) - set(features)
         if missing:
             raise ValueError(f"features {sorted(missing)} are needed by the fitted parameters but were not measured")
-        z = self.params.intercept + sum(w * features[name] for name, w in self.params.weights.items())
-        return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+        return _sigmoid(self.params.intercept + sum(w * features[name] for name, w in self.params.weights.items()))
 
     def score(self, features: dict[str, float]) -> Score:
+        """Score a document pair. `features` may hold `days_apart` when both texts have a published date."""
         p = self.probability(features)
-        return Score(p, SAME_STORY if p >= self.params.same_story_threshold else DIFFERENT)
+        return self._graded(p, features)
+
+    def _graded(self, p: float, features: dict[str, float]) -> Score:
+        params = self.params
+        if p < params.same_story_threshold:
+            return Score(p, UNRELATED, p)
+        if features.get("containment", 0.0) >= params.duplicate_containment:
+            return Score(p, DUPLICATE, p)
+        if features.get("coverage_max", 0.0) >= params.rewrite_coverage:
+            return Score(p, REWRITE, p)
+        days = features.get("days_apart")
+        if days is not None and params.time_window_days is not None and days > params.time_window_days:
+            return Score(p, UNRELATED, 0.0)  # independent reports of one event are published close together
+        return Score(p, STORY, p)
+
+    def score_sentences(self, features: dict[str, float]) -> Score:
+        """Score a pair of single sentences: same meaning (paraphrase) or not; identical wording is a duplicate."""
+        model = self.params.sentence
+        if model is None:
+            raise ValueError("the shipped parameters have no sentence model: run scripts/calibrate.py --write")
+        z = [(features[name] - mean) / scale
+             for name, mean, scale in zip(model["features"], model["means"], model["scales"])]
+        names = list(model["features"])
+        total = model["intercept"]
+        for term, weight in model["weights"].items():
+            value = 1.0
+            for factor in term.split("*"):
+                value *= z[names.index(factor)]
+            total += weight * value
+        p = _sigmoid(total)
+        if p < model["threshold"]:
+            return Score(p, UNRELATED, p)
+        return Score(p, DUPLICATE if features["token_set_ratio"] >= 0.99 else REWRITE, p)

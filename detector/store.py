@@ -65,7 +65,7 @@ CREATE TABLE IF NOT EXISTS pairs (
     sources TEXT NOT NULL,
     features TEXT NOT NULL,
     probability REAL NOT NULL,
-    verdict TEXT NOT NULL,
+    relation TEXT NOT NULL,
     PRIMARY KEY (a_key, b_key)
 );
 CREATE INDEX IF NOT EXISTS pairs_b ON pairs(b_key);
@@ -101,7 +101,8 @@ class StoredPair:
     sources: list[str]
     features: dict[str, float]
     probability: float
-    verdict: str
+    #: duplicate, rewrite, same_story or different
+    relation: str
 
 
 @dataclass
@@ -397,9 +398,9 @@ class Store:
     def put_pair(self, pair: StoredPair) -> None:
         a, b = sorted((pair.a_key, pair.b_key))
         self._db.execute(
-            "INSERT OR REPLACE INTO pairs (a_key, b_key, sources, features, probability, verdict) "
+            "INSERT OR REPLACE INTO pairs (a_key, b_key, sources, features, probability, relation) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (a, b, ",".join(sorted(pair.sources)), json.dumps(pair.features), pair.probability, pair.verdict))
+            (a, b, ",".join(sorted(pair.sources)), json.dumps(pair.features), pair.probability, pair.relation))
 
     @staticmethod
     def _pair(row: tuple) -> StoredPair:
@@ -407,18 +408,18 @@ class Store:
 
     def pair(self, a_key: int, b_key: int) -> StoredPair | None:
         a, b = sorted((a_key, b_key))
-        row = self._db.execute("SELECT a_key, b_key, sources, features, probability, verdict FROM pairs "
+        row = self._db.execute("SELECT a_key, b_key, sources, features, probability, relation FROM pairs "
                                "WHERE a_key = ? AND b_key = ?", (a, b)).fetchone()
         return self._pair(row) if row else None
 
     def all_pairs(self) -> list[StoredPair]:
-        rows = self._db.execute("SELECT a_key, b_key, sources, features, probability, verdict FROM pairs")
+        rows = self._db.execute("SELECT a_key, b_key, sources, features, probability, relation FROM pairs")
         return [self._pair(r) for r in rows]
 
     def count_pairs(self) -> tuple[int, int]:
         """(candidate pairs, confirmed pairs)."""
         total, confirmed = self._db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(verdict = 'same story'), 0) FROM pairs").fetchone()
+            "SELECT COUNT(*), COALESCE(SUM(relation != 'different'), 0) FROM pairs").fetchone()
         return int(total), int(confirmed)
 
     # ---- clusters ------------------------------------------------------------------------------------------

@@ -153,9 +153,9 @@ def test_query_text_table(runner, index):
     result = invoke(runner, "query", "--index", index, "--text", FLOOD_REWRITE, "--top", "2")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["id", "probability", "verdict", "cluster", "coverage", "found", "by"]
+    assert lines[0].split() == ["id", "probability", "relation", "cluster", "coverage", "found", "by"]
     assert [line.split()[0] for line in lines[1:]] == ["rewrite", "wire"]
-    assert all("same story" in line and "s000003" in line for line in lines[1:])
+    assert all("same_story" in line and "s000003" in line for line in lines[1:])
 
 
 def test_query_file(runner, index, tmp_path):
@@ -196,7 +196,7 @@ def test_report_text(runner, index):
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert lines[0] == "wire  vs  rewrite"
-    assert re.fullmatch(r"verdict: same story   \(probability same story 0\.9\d\d\)", lines[1])
+    assert re.fullmatch(r"verdict: same story, relation: same_story   \(probability same story 0\.9\d\d\)", lines[1])
     assert lines[2:4] == ["clusters: s000003 / s000003", "found by: embedding, minhash"]
     assert '          shared quote: "we are living through an unprecedented situation"' in lines
 

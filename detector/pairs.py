@@ -1,0 +1,55 @@
+"""Scoring pairs of texts that are not in any index: sentences or whole articles (`detector score-pairs`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .compare import compare, sentence_features, views_of_texts
+from .config import ScoringParams, Settings
+from .encoders import Encoder
+from .evidence import TermStats
+from .scoring import Scorer
+
+SENTENCE, DOCUMENT = "sentence", "document"
+
+
+@dataclass(frozen=True)
+class PairScore:
+    """A calibrated probability that the two texts tell the same story (for sentences: say the same thing)."""
+
+    score: float
+    relation: str
+    #: "sentence" when both texts are one sentence (the sentence model), else "document".
+    level: str
+    components: dict[str, float]
+
+    def to_dict(self) -> dict:
+        return {"score": round(self.score, 4), "relation": self.relation, "level": self.level,
+                "components": {k: round(v, 4) for k, v in self.components.items()}}
+
+
+def score_pairs(pairs: list[tuple[str, str]], *, encoder: Encoder, settings: Settings | None = None,
+                params: ScoringParams | None = None) -> list[PairScore]:
+    """Score each (a, b). Specific terms are weighted by their rarity among all the texts given, as in an index."""
+    settings = settings or Settings(model=encoder.name)
+    scorer = Scorer(params or ScoringParams.shipped())
+    texts = list(dict.fromkeys(t for pair in pairs for t in pair))
+    views = dict(zip(texts, views_of_texts(texts, encoder, settings)))
+    df: dict[str, int] = {}
+    for view in views.values():
+        for term in view.terms.counts:
+            df[term] = df.get(term, 0) + 1
+    stats = TermStats(len(texts), df)
+    results = []
+    for a, b in pairs:
+        va, vb = views[a], views[b]
+        if len(va.sentences) == 1 and len(vb.sentences) == 1:
+            features = sentence_features(a, b, va.vectors[0], vb.vectors[0])
+            score = scorer.score_sentences(features)
+            results.append(PairScore(score.probability, score.relation, SENTENCE, features))
+        else:
+            features = compare(va, vb, align_threshold=scorer.params.align_threshold, stats=stats,
+                               indexed=(True, True)).features()
+            score = scorer.score(features)
+            results.append(PairScore(score.probability, score.relation, DOCUMENT, features))
+    return results
