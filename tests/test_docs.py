@@ -16,7 +16,7 @@ COMMANDS = sorted(cli.commands)
 
 
 def test_the_expected_commands_exist():
-    assert COMMANDS == ["clusters", "index", "info", "query", "report"]
+    assert COMMANDS == ["clusters", "eval", "index", "info", "query", "report", "score-pairs"]
 
 
 @pytest.mark.parametrize("name", COMMANDS)
