@@ -178,7 +178,7 @@ def score_pairs(file, a_field: str, b_field: str, model: str | None) -> None:
     the two tell the same story), `relation` (duplicate, rewrite, same_story, different), `level` (sentence or
     document) and `components` (the evidence). Nothing is indexed."""
     from .config import DEFAULT_MODEL as default
-    from .encoders import SentenceTransformerEncoder
+    from . import encoders
     from .errors import InputError
     from .pairs import score_pairs as score
 
@@ -195,7 +195,7 @@ def score_pairs(file, a_field: str, b_field: str, model: str | None) -> None:
         if not row[a_field].strip() or not row[b_field].strip():
             raise InputError(f"line {number}: {a_field!r} and {b_field!r} must not be empty")
         rows.append(row)
-    results = score([(r[a_field], r[b_field]) for r in rows], encoder=SentenceTransformerEncoder(model or default))
+    results = score([(r[a_field], r[b_field]) for r in rows], encoder=encoders.load_encoder(model or default))
     for row, result in zip(rows, results):
         click.echo(json.dumps({**row, **result.to_dict()}, ensure_ascii=False))
 

@@ -17,7 +17,8 @@ import numpy as np
 from . import clusters as story_clusters
 from .config import ScoringParams, Settings
 from .documents import Document, parse_published
-from .encoders import Encoder, SentenceTransformerEncoder
+from . import encoders
+from .encoders import Encoder
 from .errors import IncompatibleIndexError, UnknownDocumentError
 from .compare import TextView, compare
 from .evidence import PairEvidence, Terms, TermStats, term_overlap
@@ -58,7 +59,7 @@ class Detector:
         params = params or ScoringParams.shipped()
         if not (path / "manifest.json").exists() and create:
             settings = settings or Settings(model=model or (encoder.name if encoder else Settings().model))
-            encoder = encoder or SentenceTransformerEncoder(settings.model)
+            encoder = encoder or encoders.load_encoder(settings.model)
             store = Store.create(path, model=settings.model, dimension=encoder.dimension,
                                  settings=settings.to_dict())
             return cls(store, encoder, settings, params)
@@ -76,7 +77,7 @@ class Detector:
             raise IncompatibleIndexError(
                 f"{path} holds {store.manifest['dimension']}-dimensional vectors but encoder {encoder.name!r} gives "
                 f"{encoder.dimension}: use the encoder the index was built with, or build a new index.")
-        encoder = encoder or SentenceTransformerEncoder(stored.model)
+        encoder = encoder or encoders.load_encoder(stored.model)
         return cls(store, encoder, stored, params)
 
     def close(self) -> None:

@@ -71,3 +71,8 @@ class SentenceTransformerEncoder:
         vectors = self._load().encode(sentences, batch_size=self.batch_size, normalize_embeddings=True,
                                       convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32)
+
+
+def load_encoder(name: str = DEFAULT_MODEL) -> Encoder:
+    """The encoder for a model name or folder: the one place the library makes one (tests replace it)."""
+    return SentenceTransformerEncoder(name)

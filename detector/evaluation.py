@@ -134,7 +134,8 @@ def evaluate_file(path: str, *, encoder=None, model: str | None = None, progress
 
     from .detector import Detector
     from .documents import read_jsonl
-    from .encoders import SentenceTransformerEncoder
+    from . import encoders
+    from .config import DEFAULT_MODEL
     from .errors import InputError
     from .pairs import score_pairs
 
@@ -166,7 +167,7 @@ def evaluate_file(path: str, *, encoder=None, model: str | None = None, progress
                         rows.append(json.loads(line))
                     except json.JSONDecodeError:
                         raise InputError(f"{path}:{number}: malformed JSON") from None
-        encoder = encoder or SentenceTransformerEncoder(model or "all-MiniLM-L6-v2")
+        encoder = encoder or encoders.load_encoder(model or DEFAULT_MODEL)
         scores = score_pairs([(r["a"], r["b"]) for r in rows], encoder=encoder)
         return pair_evaluation([int(r["label"]) for r in rows], [s.score for s in scores],
                                [s.relation != "different" for s in scores], [s.level for s in scores],

@@ -42,7 +42,7 @@ from detector.evidence import TermStats  # noqa: E402
 #: The confirmation evidence. The whole-document cosine is left out on purpose: it measures topic, and finds
 #: candidates, but different events on one topic score as high as the same event told twice (seed 004 against
 #: 000-003: 0.86 against 0.85-0.92), and NewsWCL50 has too few such pairs to teach a model that.
-FEATURES = ["coverage_min", "coverage_max", "jaccard", "term_cosine"]
+FEATURES = ["coverage_min", "coverage_max", "jaccard", "term_cosine", "containment"]
 PARAMS = Path(__file__).resolve().parent.parent / "detector" / "params.json"
 TIME_WINDOW_DAYS = 14
 

@@ -75,6 +75,10 @@ TEST_PARAMS = ScoringParams(
     weights={"coverage_min": 2.0, "coverage_max": 2.0, "doc_cosine": 2.0, "jaccard": 2.0, "term_cosine": 6.0},
     intercept=-6.0,
     same_story_threshold=0.5,
+    # sentence pairs: probability rises with the cosine (and nothing else), even odds at 0.6
+    sentence={"features": ["cosine", "word_jaccard", "bigram_jaccard", "term_cosine", "number_mismatch",
+                           "length_ratio", "token_set_ratio"], "means": [0.0] * 7, "scales": [1.0] * 7,
+              "weights": {"cosine": 10.0}, "intercept": -6.0, "threshold": 0.5},
     provenance={"status": "fixed for the test suite"},
 )
 
@@ -175,7 +179,7 @@ def fake_model(monkeypatch: pytest.MonkeyPatch) -> FakeEncoder:
             raise AssertionError(f"CLI test asked for model {name!r}; pass --model {FakeEncoder.name}")
         return encoder
 
-    monkeypatch.setattr("detector.detector.SentenceTransformerEncoder", factory)
+    monkeypatch.setattr("detector.encoders.load_encoder", factory)
     monkeypatch.setattr(ScoringParams, "shipped", classmethod(lambda cls: TEST_PARAMS))
     return encoder
 
