@@ -1,0 +1,88 @@
+"""score_pairs and the score-pairs / eval commands, with the fake encoder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import CHESS, FLOOD_OTHER_EVENT, FLOOD_REWRITE, FLOOD_WIRE, TEST_PARAMS
+
+from detector.cli import cli
+from detector.pairs import score_pairs
+
+SENTENCE = "Flash floods swept through the Spanish town of Paiporta on October 29."
+
+
+def test_single_sentences_use_the_sentence_model(fake_encoder):
+    same, other = score_pairs([(SENTENCE, SENTENCE), (SENTENCE, "Magnus Carlsen won the blitz title in New York.")],
+                              encoder=fake_encoder, params=TEST_PARAMS)
+    assert (same.level, other.level) == ("sentence", "sentence")
+    assert same.relation == "duplicate" and same.score > 0.9
+    assert other.relation == "different" and other.score < 0.5
+    assert set(same.components) == {"cosine", "word_jaccard", "bigram_jaccard", "term_cosine", "number_mismatch",
+                                    "length_ratio", "token_set_ratio"}
+
+
+def test_articles_use_the_document_model(fake_encoder):
+    rewrite, unrelated = score_pairs([(FLOOD_WIRE, FLOOD_REWRITE), (FLOOD_WIRE, CHESS)], encoder=fake_encoder,
+                                     params=TEST_PARAMS)
+    assert (rewrite.level, unrelated.level) == ("document", "document")
+    assert rewrite.score > 0.5 > unrelated.score
+    assert "coverage_min" in rewrite.components and "containment" in rewrite.components
+
+
+def test_score_pairs_command_adds_fields_and_keeps_the_rest(fake_model):
+    lines = [json.dumps({"a": FLOOD_WIRE, "b": FLOOD_REWRITE, "note": "rewrite"}),
+             json.dumps({"a": SENTENCE, "b": SENTENCE})]
+    result = CliRunner().invoke(cli, ["score-pairs", "--model", "fake-hash-encoder", "-"],
+                                input="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.output
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    assert first["note"] == "rewrite" and first["level"] == "document" and first["relation"] != "different"
+    assert second["level"] == "sentence" and second["relation"] == "duplicate"
+    assert set(first) == {"a", "b", "note", "score", "relation", "level", "components"}
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('{"a": "x", "b": "y"}\n{"a": "x",\n', "Error: line 2: not a JSON object"),
+    ('{"a": "x"}\n', "Error: line 1: needs text fields 'a' and 'b'"),
+    ('{"a": "x", "b": "  "}\n', "Error: line 1: 'a' and 'b' must not be empty"),
+])
+def test_score_pairs_bad_input(fake_model, text, message):
+    result = CliRunner().invoke(cli, ["score-pairs", "--model", "fake-hash-encoder", "-"], input=text)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(message)
+
+
+def test_eval_of_story_clusters(fake_model, tmp_path: Path):
+    data = tmp_path / "stories.jsonl"
+    rows = [("wire", FLOOD_WIRE, "spain"), ("rewrite", FLOOD_REWRITE, "spain"), ("italy", FLOOD_OTHER_EVENT, "italy"),
+            ("chess", CHESS, "chess")]
+    data.write_text("".join(json.dumps({"id": i, "text": t, "story": s}) + "\n" for i, t, s in rows))
+    result = CliRunner().invoke(cli, ["eval", "--model", "fake-hash-encoder", "--format", "json", str(data)])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert figures["kind"] == "ClusteringEvaluation"
+    assert (figures["documents"], figures["stories"], figures["clusters"]) == (4, 3, 3)
+    assert figures["ari"] == pytest.approx(1.0)
+
+
+def test_eval_of_pairs_counts_relations_by_category(fake_model, tmp_path: Path):
+    data = tmp_path / "pairs.jsonl"
+    rows = [(FLOOD_WIRE, FLOOD_REWRITE, 1, "rewrite"), (FLOOD_WIRE, CHESS, 0, "unrelated"),
+            (FLOOD_REWRITE, CHESS, 0, "unrelated")]
+    data.write_text("".join(json.dumps({"a": a, "b": b, "label": y, "category": c}) + "\n" for a, b, y, c in rows))
+    result = CliRunner().invoke(cli, ["eval", "--model", "fake-hash-encoder", str(data)])
+    assert result.exit_code == 0, result.output
+    assert "ROC AUC: 1.0000" in result.stdout
+    assert "relations of category 'unrelated': different 2" in result.stdout
+
+
+def test_eval_refuses_unlabelled_data(fake_model, tmp_path: Path):
+    data = tmp_path / "plain.jsonl"
+    data.write_text(json.dumps({"id": "x", "text": "y"}) + "\n")
+    result = CliRunner().invoke(cli, ["eval", "--model", "fake-hash-encoder", str(data)])
+    assert result.exit_code == 1
+    assert "lines need either `id`, `text` and `story`" in result.stderr

@@ -1,0 +1,69 @@
+"""Relations and the sentence model, with parameters written out here."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from conftest import TEST_PARAMS
+
+from detector.evidence import TermStats, Terms, term_overlap
+from detector.scoring import Scorer
+
+PARAMS = replace(TEST_PARAMS, weights={"jaccard": 10.0}, intercept=-5.0, duplicate_containment=0.8,
+                 rewrite_coverage=0.5, time_window_days=14)
+
+
+def features(**values: float) -> dict[str, float]:
+    return {"coverage_min": 0.0, "coverage_max": 0.0, "jaccard": 0.0, "term_cosine": 0.0, "containment": 0.0,
+            **values}
+
+
+@pytest.mark.parametrize(("values", "relation"), [
+    ({"jaccard": 0.1}, "different"),                                        # probability below one half
+    ({"jaccard": 0.9, "containment": 0.95, "coverage_max": 1.0}, "duplicate"),
+    ({"jaccard": 0.9, "containment": 0.3, "coverage_max": 0.7}, "rewrite"),
+    ({"jaccard": 0.9, "containment": 0.3, "coverage_max": 0.1}, "same_story"),
+    ({"jaccard": 0.9, "coverage_max": 0.1, "days_apart": 3.0}, "same_story"),
+    ({"jaccard": 0.9, "coverage_max": 0.1, "days_apart": 30.0}, "different"),  # outside the time window
+    ({"jaccard": 0.9, "coverage_max": 0.7, "days_apart": 300.0}, "rewrite"),   # a rewrite stays one, however late
+])
+def test_relations(values, relation):
+    score = Scorer(PARAMS).score(features(**values))
+    assert score.relation == relation
+    assert score.same_story == (relation != "different")
+
+
+def test_a_pair_outside_the_time_window_does_not_link_stories():
+    score = Scorer(PARAMS).score(features(jaccard=0.9, days_apart=30.0))
+    assert score.probability > 0.5 and score.link == 0.0
+
+
+def test_sentence_model_uses_products_of_standardised_features():
+    params = replace(TEST_PARAMS, sentence={"features": ["cosine", "word_jaccard"], "means": [0.5, 0.0],
+                                            "scales": [0.25, 1.0], "weights": {"cosine*word_jaccard": 2.0},
+                                            "intercept": 0.0, "threshold": 0.5})
+    # z(cosine) = (0.75 - 0.5) / 0.25 = 1; z(word_jaccard) = 0.5; logit = 2 * 1 * 0.5 = 1
+    score = Scorer(params).score_sentences({"cosine": 0.75, "word_jaccard": 0.5, "token_set_ratio": 0.5})
+    assert score.probability == pytest.approx(1 / (1 + 2.718281828459045 ** -1))
+    assert score.relation == "rewrite"
+    identical = Scorer(params).score_sentences({"cosine": 1.0, "word_jaccard": 1.0, "token_set_ratio": 1.0})
+    assert identical.relation == "duplicate"
+
+
+def test_terms_common_in_the_index_weigh_less():
+    # both texts name Putin and Gerasimov; only one other text shares Severansk, every other text has Putin
+    a = Terms({"putin": 1, "severansk": 1}, {"putin": "Putin", "severansk": "Severansk"})
+    b = Terms({"putin": 1, "krasnoarmeysk": 1}, {"putin": "Putin", "krasnoarmeysk": "Krasnoarmeysk"})
+    stats = TermStats(20, {"putin": 20, "severansk": 2, "krasnoarmeysk": 1})
+    plain = term_overlap(a, b).score
+    weighted = term_overlap(a, b, stats=stats, indexed=(True, True)).score
+    assert weighted < plain / 2
+
+
+def test_rarity_leaves_the_pair_out():
+    # an index holding only the two texts: their shared term is not common, it is what they share
+    stats = TermStats(2, {"severansk": 2})
+    assert stats.rarity("severansk", members=2, pair_size=2) == pytest.approx(1.0)
+    # ten other texts of twelve hold it: it says little
+    assert TermStats(12, {"severansk": 12}).rarity("severansk", members=2, pair_size=2) < 0.25
