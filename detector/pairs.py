@@ -9,8 +9,12 @@ from .config import ScoringParams, Settings
 from .encoders import Encoder
 from .evidence import TermStats
 from .scoring import Scorer
+from .sentences import words
 
 SENTENCE, DOCUMENT = "sentence", "document"
+#: texts of at most this many words are compared as sentences (whole, by the sentence model): a news sentence, or a
+#: pair of them, is under it; an article is far over it.
+SHORT_TEXT_WORDS = 64
 
 
 @dataclass(frozen=True)
@@ -19,7 +23,7 @@ class PairScore:
 
     score: float
     relation: str
-    #: "sentence" when both texts are one sentence (the sentence model), else "document".
+    #: "sentence" when both texts are short (the sentence model), else "document".
     level: str
     components: dict[str, float]
 
@@ -33,22 +37,24 @@ def score_pairs(pairs: list[tuple[str, str]], *, encoder: Encoder, settings: Set
     """Score each (a, b). Specific terms are weighted by their rarity among all the texts given, as in an index."""
     settings = settings or Settings(model=encoder.name)
     scorer = Scorer(params or ScoringParams.shipped())
-    texts = list(dict.fromkeys(t for pair in pairs for t in pair))
-    views = dict(zip(texts, views_of_texts(texts, encoder, settings)))
+    short = [len(words(a)) <= SHORT_TEXT_WORDS and len(words(b)) <= SHORT_TEXT_WORDS for a, b in pairs]
+    short_texts = list(dict.fromkeys(t for pair, is_short in zip(pairs, short) if is_short for t in pair))
+    whole = dict(zip(short_texts, encoder.encode(short_texts))) if short_texts else {}
+    texts = list(dict.fromkeys(t for pair, is_short in zip(pairs, short) if not is_short for t in pair))
+    views = dict(zip(texts, views_of_texts(texts, encoder, settings))) if texts else {}
     df: dict[str, int] = {}
     for view in views.values():
         for term in view.terms.counts:
             df[term] = df.get(term, 0) + 1
     stats = TermStats(len(texts), df)
     results = []
-    for a, b in pairs:
-        va, vb = views[a], views[b]
-        if len(va.sentences) == 1 and len(vb.sentences) == 1:
-            features = sentence_features(a, b, va.vectors[0], vb.vectors[0])
+    for (a, b), is_short in zip(pairs, short):
+        if is_short:
+            features = sentence_features(a, b, whole[a], whole[b])
             score = scorer.score_sentences(features)
             results.append(PairScore(score.probability, score.relation, SENTENCE, features))
         else:
-            features = compare(va, vb, align_threshold=scorer.params.align_threshold, stats=stats,
+            features = compare(views[a], views[b], align_threshold=scorer.params.align_threshold, stats=stats,
                                indexed=(True, True)).features()
             score = scorer.score(features)
             results.append(PairScore(score.probability, score.relation, DOCUMENT, features))
