@@ -45,6 +45,52 @@ def _require_index(index_dir: Path) -> None:
                                    f"{index_dir} PATH...` (or set DETECTOR_INDEX)")
 
 
+def on_error_option(command):
+    return click.option("--on-error", type=click.Choice(["stop", "skip"]), default="stop", show_default=True,
+                        help="At a bad line or file: stop (keeping everything before it), or report it and go on."
+                        )(command)
+
+
+def max_bytes_option(command):
+    return click.option("--max-bytes", type=click.IntRange(1), default=1_000_000, show_default=True,
+                        help="Refuse documents longer than this (UTF-8 bytes); long ones are slow to embed."
+                        )(command)
+
+
+class InputErrors:
+    """Bad input lines, reported on stderr as they come. With "stop", reading ends at the first one (so what was
+    read before it is still processed and kept) and finish() fails with its message; with "skip", it goes on."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.count = 0
+        self.first: Exception | None = None
+
+    def handle(self, error: Exception) -> None:
+        self.count += 1
+        self.first = self.first or error
+        if self.mode == "skip":
+            click.echo(f"skipped: {error}", err=True)
+        else:
+            raise _Stop()
+
+    def guard(self, iterable):
+        try:
+            yield from iterable
+        except _Stop:
+            return
+
+    def finish(self) -> None:
+        if self.first is not None and self.mode == "stop":
+            raise click.ClickException(f"{self.first} (everything before it was kept; --on-error skip goes on)")
+        if self.count:
+            click.echo(f"{self.count} bad input line(s) or file(s) skipped", err=True)
+
+
+class _Stop(Exception):
+    pass
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="detector")
 @click.option("-v", "--verbose", is_flag=True, help="Log each stage to stderr.")
@@ -65,23 +111,29 @@ def cli(verbose: bool) -> None:
               help="Documents per committed batch.")
 @click.option("--lock-timeout", type=click.FloatRange(0), default=60.0, show_default=True,
               help="Seconds to wait for another writer.")
+@on_error_option
+@max_bytes_option
 @friendly_errors
 def index(index_dir: Path, paths: tuple[str, ...], id_field: str, text_field: str, model: str | None,
-          batch_size: int, lock_timeout: float) -> None:
+          batch_size: int, lock_timeout: float, on_error: str, max_bytes: int) -> None:
     """Add .txt files, folders of them, .jsonl files or '-' (JSON lines on stdin) to the index.
 
-    Unchanged documents are skipped; a changed text under a known id replaces the old one.
+    Unchanged documents are skipped; a changed text under a known id replaces the old one. A bad file or line is
+    reported with its line number; with --on-error stop (the default) everything before it is kept.
     """
     from tqdm import tqdm
 
     from .documents import read_paths
     from .report import index_summary
 
-    documents = read_paths(paths, id_field=id_field, text_field=text_field)
+    errors = InputErrors(on_error)
+    documents = errors.guard(read_paths(paths, id_field=id_field, text_field=text_field, max_bytes=max_bytes,
+                                        on_error=errors.handle))
     with _open(index_dir, create=True, model=model) as detector, \
             tqdm(desc="indexing", unit="doc", file=sys.stderr, disable=None) as bar:
         result = detector.index(documents, batch_size=batch_size, lock_timeout=lock_timeout, progress=bar.update)
     click.echo(index_summary(result), err=True)
+    errors.finish()
 
 
 @cli.command()
@@ -219,6 +271,85 @@ def evaluate(data: str, model: str | None, fmt: str) -> None:
         click.echo(json.dumps({"data": data, "kind": type(result).__name__, **asdict(result)}, indent=2))
     else:
         click.echo("\n".join([data] + result.lines()))
+
+
+@cli.command()
+@index_option
+@click.argument("input_file", metavar="[INPUT]", type=click.File("rb"), default="-")
+@click.option("--policy", type=click.Choice(["duplicate", "rewrite", "same_story"]), default="rewrite",
+              show_default=True, help="Which relations to an earlier document make a document a duplicate.")
+@click.option("--keep-only", is_flag=True, help="Write only the documents kept (not duplicates).")
+@click.option("--canonical", type=click.Choice(["earliest", "longest"]), default="earliest", show_default=True,
+              help="Canonical member of a story: earliest published (else first seen), or the longest.")
+@click.option("--id-field", default="id", show_default=True, help="JSON field holding the document id.")
+@click.option("--text-field", default="text", show_default=True, help="JSON field holding the text.")
+@click.option("--model", default=None, help="Sentence-transformers model for a new index [default: bundled].")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=64, show_default=True,
+              help="Documents per committed batch: decisions are written out once their batch is committed.")
+@click.option("--lock-timeout", type=click.FloatRange(0), default=60.0, show_default=True,
+              help="Seconds to wait for another writer.")
+@on_error_option
+@max_bytes_option
+@friendly_errors
+def dedup(index_dir: Path, input_file, policy: str, keep_only: bool, canonical: str, id_field: str, text_field: str,
+          model: str | None, batch_size: int, lock_timeout: float, on_error: str, max_bytes: int) -> None:
+    """Filter a stream of JSON lines (INPUT or '-'): each line comes out with a "dedup" field (status new or
+    duplicate, relation, matched_id, cluster, score, canonical_id), or, with --keep-only, only the new ones.
+
+    Every document is indexed, so later runs see it; a line is written only once its decision is committed."""
+    import time
+
+    from .documents import read_records
+
+    errors = InputErrors(on_error)
+    raw_of: dict[str, dict] = {}
+
+    def documents():
+        for record in read_records(input_file, name=getattr(input_file, "name", "<stdin>"), id_field=id_field,
+                                   text_field=text_field, max_bytes=max_bytes):
+            if record.error is not None:
+                errors.handle(record.error)
+                continue
+            raw_of[record.document.id] = record.raw
+            yield record.document
+
+    counts = {"new": 0, "duplicate": 0}
+
+    def write(decisions) -> None:
+        for decision in decisions:
+            counts[decision.status] += 1
+            raw = raw_of.pop(decision.id, {})
+            if not keep_only:
+                click.echo(json.dumps({**raw, "dedup": decision.to_dict()}, ensure_ascii=False))
+            elif not decision.is_duplicate:
+                click.echo(json.dumps(raw, ensure_ascii=False))
+        sys.stdout.flush()
+
+    started = time.perf_counter()
+    with _open(index_dir, create=True, model=model) as detector:
+        detector.add_many(errors.guard(documents()), policy=policy, canonical=canonical, batch_size=batch_size,
+                          lock_timeout=lock_timeout, decided=write)
+    seconds = time.perf_counter() - started
+    total = counts["new"] + counts["duplicate"]
+    click.echo(f"dedup: {total} documents in {seconds:.1f}s ({total / max(seconds, 1e-9):.1f} docs/s): "
+               f"{counts['new']} new, {counts['duplicate']} duplicates (policy {policy})", err=True)
+    errors.finish()
+
+
+@cli.command()
+@index_option
+@click.argument("ids", nargs=-1, required=True)
+@click.option("--lock-timeout", type=click.FloatRange(0), default=60.0, show_default=True,
+              help="Seconds to wait for another writer.")
+@friendly_errors
+def remove(index_dir: Path, ids: tuple[str, ...], lock_timeout: float) -> None:
+    """Delete documents from every part of the index and update their stories."""
+    _require_index(index_dir)
+    with _open(index_dir) as detector:
+        result = detector.remove(ids, lock_timeout=lock_timeout)
+    click.echo(f"removed {len(result.removed)} document(s)", err=True)
+    if result.missing:
+        raise click.ClickException(f"not in the index: {', '.join(result.missing)} (the others were removed)")
 
 
 def main() -> None:

@@ -21,9 +21,10 @@ from . import encoders
 from .encoders import Encoder
 from .errors import IncompatibleIndexError, UnknownDocumentError
 from .compare import TextView, compare
+from .dedup import Decision, check_policy, decision_for, record_decision
 from .evidence import PairEvidence, Terms, TermStats, term_overlap
 from .minhash import shingles, signature, signature_from_bytes, signature_to_bytes
-from .results import AlignedSentences, Cluster, IndexResult, Match, PairReport
+from .results import AlignedSentences, Cluster, IndexResult, Match, PairReport, RemoveResult
 from .scoring import Scorer
 from .sentences import split_sentences
 from .store import Snapshot, StoredPair, Store
@@ -99,10 +100,12 @@ class Detector:
 
     # ---- indexing ------------------------------------------------------------------------------------------
     def index(self, documents: Iterable[Document], *, batch_size: int = 256, lock_timeout: float = 60.0,
-              progress: Callable[[int], None] | None = None) -> IndexResult:
+              progress: Callable[[int], None] | None = None,
+              committed: Callable[[list[Document]], None] | None = None) -> IndexResult:
         """Add documents; an unchanged one is skipped, a changed text under a known id replaces the old one.
 
-        Work is committed every `batch_size` documents, so an interrupted run keeps every batch it finished.
+        Work is committed every `batch_size` documents, so an interrupted run keeps every batch it finished;
+        `committed` is called with each batch once it is durable.
         """
         started = time.perf_counter()
         result = IndexResult()
@@ -110,22 +113,89 @@ class Detector:
             with self.store.writing(timeout=lock_timeout):
                 snapshot = self.snapshot
                 for batch in _batches(documents, batch_size):
-                    result = _merge(result, self._index_batch(batch, snapshot))
+                    batch_result, new_keys = self._index_batch(batch, snapshot)
+                    result = _merge(result, batch_result)
                     self._recluster()
+                    for key in new_keys:
+                        record_decision(self.store, key)
                     self.store.commit(snapshot)
                     if progress:
                         progress(len(batch))
+                    if committed:
+                        committed(batch)
         except BaseException:
             # the uncommitted batch was rolled back in SQLite; drop the in-memory indexes that still hold it
-            self._snapshot = None
-            self._views.clear()
-            self._terms_cache.clear()
-            self._term_stats = None
-            self._inherited.clear()
+            self._reset()
             raise
         return _merge(result, IndexResult(seconds=time.perf_counter() - started))
 
-    def _index_batch(self, batch: list[Document], snapshot: Snapshot) -> IndexResult:
+    def add(self, document: Document, *, policy: str = "rewrite", canonical: str = "earliest",
+            lock_timeout: float = 60.0) -> Decision:
+        """Index one document and say whether it duplicates one seen before (see add_many)."""
+        return self.add_many([document], policy=policy, canonical=canonical, lock_timeout=lock_timeout)[0]
+
+    def add_many(self, documents: Iterable[Document], *, policy: str = "rewrite", canonical: str = "earliest",
+                 batch_size: int = 64, lock_timeout: float = 60.0,
+                 decided: Callable[[list[Decision]], None] | None = None) -> list[Decision]:
+        """Index documents and return a Decision for each, in order. A document is a duplicate when the earlier
+        document it is closest to (indexed before it, or earlier in this call) has a relation in `policy`:
+        "duplicate" (copies), "rewrite" (copies and rewrites) or "same_story" (any report of the same story).
+        `canonical`: "earliest" (published, else first seen) or "longest". Each batch's decisions are stored in
+        the index when it commits, and handed to `decided` then: a decision given out is never lost."""
+        allowed = check_policy(policy)
+        _check_canonical(canonical)
+        decisions: list[Decision] = []
+
+        def emit(batch: list[Document]) -> None:
+            made = self.decisions([doc.id for doc in batch], policy=policy, canonical=canonical, allowed=allowed)
+            decisions.extend(made)
+            if decided:
+                decided(made)
+
+        self.index(documents, batch_size=batch_size, lock_timeout=lock_timeout, committed=emit)
+        return decisions
+
+    def decisions(self, ids: list[str], *, policy: str = "rewrite", canonical: str = "earliest",
+                  allowed: frozenset[str] | None = None) -> list[Decision]:
+        """The stored decisions of indexed documents, under `policy`."""
+        allowed = allowed or check_policy(policy)
+        docs = {doc.key: doc for doc in self.store.all_documents()}
+        by_id = {doc.id: doc for doc in docs.values()}
+        cluster_of = self.store.cluster_map()
+        members: dict[str, list] = {}
+        for doc in docs.values():
+            members.setdefault(cluster_of.get(doc.key, "?"), []).append(doc)
+        made = []
+        for doc_id in ids:
+            doc = by_id[doc_id]
+            cluster = cluster_of.get(doc.key, "?")
+            made.append(decision_for(self.store.decision(doc.key), doc_id=doc_id, policy=allowed, cluster=cluster,
+                                     canonical_id=_representative(members[cluster], canonical).id))
+        return made
+
+    def remove(self, ids: Iterable[str], *, lock_timeout: float = 60.0) -> RemoveResult:
+        """Delete documents from every part of the index (text, sentences, vectors, LSH, pairs, decisions) and
+        recluster; the remaining stories keep their ids where they can."""
+        removed, missing = [], []
+        try:
+            with self.store.writing(timeout=lock_timeout):
+                snapshot = self.snapshot
+                for doc_id in dict.fromkeys(ids):
+                    doc = self.store.document(doc_id)
+                    if doc is None:
+                        missing.append(doc_id)
+                        continue
+                    self._forget(doc.key, snapshot)
+                    removed.append(doc_id)
+                if removed:
+                    self._recluster()
+                    self.store.commit(snapshot)
+        except BaseException:
+            self._reset()
+            raise
+        return RemoveResult(removed, missing)
+
+    def _index_batch(self, batch: list[Document], snapshot: Snapshot) -> tuple[IndexResult, list[int]]:
         latest = {doc.id: doc for doc in batch}  # a repeated id within a batch: the last text wins
         added, replaced, unchanged, updated, exact = [], [], [], [], []
         todo: list[tuple[Document, int | None]] = []
@@ -194,8 +264,16 @@ class Detector:
         for (a, b), sources in candidates.items():
             confirmed += self._confirm(a, b, sources)
         return IndexResult(added=added, replaced=replaced, unchanged=unchanged, metadata_updated=updated,
-                           exact_duplicates=exact,
-                           candidate_pairs=len(candidates), confirmed_pairs=confirmed, sentences_encoded=len(flat))
+                           exact_duplicates=exact, candidate_pairs=len(candidates), confirmed_pairs=confirmed,
+                           sentences_encoded=len(flat)), new_keys
+
+    def _reset(self) -> None:
+        """Forget everything held in memory; it is read again from the index when needed."""
+        self._snapshot = None
+        self._views.clear()
+        self._terms_cache.clear()
+        self._term_stats = None
+        self._inherited.clear()
 
     def _forget(self, key: int, snapshot: Snapshot) -> None:
         self._term_stats = None
@@ -231,7 +309,7 @@ class Detector:
         evidence = self._evidence(self._view(a), self._view(b))
         docs = self.store.documents_by_key([a, b])
         features = _with_days_apart(evidence.features(), docs[a].published, docs[b].published)
-        score = self.scorer.score(features)
+        score = self.scorer.score(features, exact=EXACT in sources)
         self.store.put_pair(StoredPair(a, b, sorted(sources), features, score.probability, score.relation))
         return score.same_story
 
@@ -269,7 +347,7 @@ class Detector:
             a, b = self._terms_of(pair.a_key), self._terms_of(pair.b_key)
             features = {**pair.features, "term_cosine": term_overlap(a, b, stats=stats, indexed=(True, True)).score}
             features = _with_days_apart(features, published[pair.a_key], published[pair.b_key])
-            score = self.scorer.score(features)
+            score = self.scorer.score(features, exact=EXACT in pair.sources)
             if (score.probability, score.relation) != (pair.probability, pair.relation):
                 changed.append(StoredPair(pair.a_key, pair.b_key, pair.sources, features, score.probability,
                                           score.relation))
@@ -344,17 +422,22 @@ class Detector:
         view_a, view_b = self._view(a.key), self._view(b.key)
         evidence = self._evidence(view_a, view_b)
         features = _with_days_apart(evidence.features(), a.published, b.published)
-        score = self.scorer.score(features)
         stored = self.store.pair(a.key, b.key)
+        score = self.scorer.score(features, exact=a.content_hash == b.content_hash)
         cluster_of = self.store.cluster_map()
         aligned = [AlignedSentences(p.a_index, p.b_index, view_a.sentences[p.a_index], view_b.sentences[p.b_index],
                                     p.similarity, p.quote) for p in evidence.alignment.pairs]
         near = [AlignedSentences(p.a_index, p.b_index, view_a.sentences[p.a_index], view_b.sentences[p.b_index],
                                  p.similarity) for p in evidence.alignment.near]
+        lineage = []
+        for doc in (a, b):
+            decision = self.store.decision(doc.key)
+            if decision is not None and decision.matched_id is not None:
+                lineage.append(f"{doc.id} arrived as a {decision.relation} of {decision.matched_id}")
         return PairReport(a.id, b.id, score.probability, score.verdict, score.relation, features,
                           stored.sources if stored else [], aligned, evidence.terms.shared,
                           len(view_a.sentences), len(view_b.sentences), cluster_of.get(a.key),
-                          cluster_of.get(b.key), self.params.align_threshold, near)
+                          cluster_of.get(b.key), self.params.align_threshold, near, lineage)
 
     def _require(self, doc_id: str):
         doc = self.store.document(doc_id)
@@ -397,8 +480,15 @@ def _with_days_apart(features: dict[str, float], a: str | None, b: str | None) -
     return features
 
 
-def _representative(group: list) -> object:
-    """Earliest `published`, else first indexed."""
+def _check_canonical(canonical: str) -> None:
+    if canonical not in ("earliest", "longest"):
+        raise ValueError(f"canonical={canonical!r} must be 'earliest' or 'longest'")
+
+
+def _representative(group: list, prefer: str = "earliest") -> object:
+    """Earliest `published`, else first indexed; or, with prefer="longest", the longest text (then the earliest)."""
+    if prefer == "longest":
+        return min(group, key=lambda d: (-len(d.text), d.seq))
     dated = [d for d in group if d.published]
     if dated:
         return min(dated, key=lambda d: (parse_published(d.published, d.id), d.seq))

@@ -7,10 +7,11 @@ import json
 import re
 import sys
 import unicodedata
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Any, Callable, Iterable, Iterator
 
 from .errors import InputError
 
@@ -104,27 +105,64 @@ def document_from_record(record: dict[str, Any], *, id_field: str = "id", text_f
         raise InputError(f"{prefix}{exc}") from None
 
 
-def read_jsonl(stream: IO[bytes] | IO[str], *, name: str = "<stdin>", id_field: str = "id",
-               text_field: str = "text") -> Iterator[Document]:
-    """Documents from JSON lines; blank lines are skipped, a bad line raises InputError with its line number."""
+@dataclass(frozen=True)
+class Record:
+    """One input line: where it came from, the JSON object as read, and its Document (or why there is none)."""
+
+    where: str
+    raw: dict[str, Any] | None
+    document: Document | None
+    error: InputError | None = None
+
+
+def read_records(stream: IO[bytes] | IO[str], *, name: str = "<stdin>", id_field: str = "id",
+                 text_field: str = "text", max_bytes: int | None = None) -> Iterator[Record]:
+    """Every non-blank JSON line as a Record; a bad line gives a Record with `error` (its line number in it)."""
     for number, raw in enumerate(stream, start=1):
         where = f"{name}:{number}"
-        if isinstance(raw, bytes):
-            try:
-                raw = raw.decode("utf-8-sig" if number == 1 else "utf-8")  # a BOM may open the file
-            except UnicodeDecodeError as exc:
-                raise InputError(f"{where}: not UTF-8 (byte {exc.start}): re-encode the file as UTF-8") from None
-        if not raw.strip():
-            continue
+        record: Any = None
         try:
-            record = json.loads(raw.rstrip("\r\n"))  # without the line end, which would move the column to 1
-        except json.JSONDecodeError as exc:
-            # some of json's messages end in "at" ("Invalid control character at"): do not print "at at"
-            raise InputError(f"{where}: malformed JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})") from None
-        yield document_from_record(record, id_field=id_field, text_field=text_field, where=where)
+            if isinstance(raw, bytes):
+                try:
+                    raw = raw.decode("utf-8-sig" if number == 1 else "utf-8")  # a BOM may open the file
+                except UnicodeDecodeError as exc:
+                    raise InputError(f"{where}: not UTF-8 (byte {exc.start}): re-encode the file as UTF-8") from None
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw.rstrip("\r\n"))  # without the line end, which would move the column to 1
+            except json.JSONDecodeError as exc:
+                # some of json's messages end in "at" ("Invalid control character at"): do not print "at at"
+                raise InputError(
+                    f"{where}: malformed JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})") from None
+            document = document_from_record(record, id_field=id_field, text_field=text_field, where=where)
+            check_size(document, max_bytes, where)
+            yield Record(where, record, document)
+        except InputError as exc:
+            yield Record(where, record if isinstance(record, dict) else None, None, exc)
 
 
-def read_text_file(path: Path) -> Document:
+def check_size(document: Document, max_bytes: int | None, where: str = "") -> None:
+    """Refuse a text over `max_bytes` (UTF-8) with a message that says how to let it in."""
+    if max_bytes is None:
+        return
+    size = len(document.text.encode("utf-8"))
+    if size > max_bytes:
+        prefix = f"{where}: " if where else ""
+        raise InputError(f"{prefix}document {document.id!r} is {size / 1e6:.1f} MB, over the limit of "
+                         f"{max_bytes / 1e6:.1f} MB; raise --max-bytes to index it (it will be slow)")
+
+
+def read_jsonl(stream: IO[bytes] | IO[str], *, name: str = "<stdin>", id_field: str = "id",
+               text_field: str = "text", max_bytes: int | None = None) -> Iterator[Document]:
+    """Documents from JSON lines; blank lines are skipped, a bad line raises InputError with its line number."""
+    for record in read_records(stream, name=name, id_field=id_field, text_field=text_field, max_bytes=max_bytes):
+        if record.error is not None:
+            raise record.error
+        yield record.document
+
+
+def read_text_file(path: Path, *, max_bytes: int | None = None) -> Document:
     """A .txt file as one document; its id is the file name without extension."""
     data = path.read_bytes()
     if b"\x00" in data[:8192]:
@@ -134,29 +172,50 @@ def read_text_file(path: Path) -> Document:
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 (byte {exc.start}): re-encode the file as UTF-8") from None
     try:
-        return Document(id=path.stem, text=text)
+        document = Document(id=path.stem, text=text)
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from None
+    check_size(document, max_bytes, str(path))
+    return document
 
 
 def read_paths(paths: Iterable[str | Path], *, id_field: str = "id", text_field: str = "text",
-               stdin: IO[bytes] | None = None) -> Iterator[Document]:
-    """Documents from .txt files, folders of them (recursively, sorted), .jsonl files and '-' (JSON lines on stdin)."""
+               stdin: IO[bytes] | None = None, max_bytes: int | None = None,
+               on_error: Callable[[InputError], None] | None = None) -> Iterator[Document]:
+    """Documents from .txt files, folders of them (recursively, sorted), .jsonl files and '-' (JSON lines on stdin).
+
+    A bad file or line raises InputError; with `on_error`, it is handed to on_error and reading goes on."""
+    def failed(error: InputError) -> None:
+        if on_error is None:
+            raise error
+        on_error(error)
+
     for raw in paths:
-        if str(raw) == "-":
-            yield from read_jsonl(stdin if stdin is not None else sys.stdin.buffer, name="<stdin>",
-                                  id_field=id_field, text_field=text_field)
-            continue
         path = Path(raw)
-        if path.is_dir():
+        if str(raw) != "-" and path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in (".txt", ".jsonl"))
-            yield from read_paths(files, id_field=id_field, text_field=text_field)
+            yield from read_paths(files, id_field=id_field, text_field=text_field, max_bytes=max_bytes,
+                                  on_error=on_error)
+        elif str(raw) == "-" or path.suffix.lower() == ".jsonl":
+            if str(raw) != "-" and not path.exists():
+                failed(InputError(f"{path}: no such file or folder"))
+                continue
+            with (nullcontext(stdin if stdin is not None else sys.stdin.buffer) if str(raw) == "-"
+                  else path.open("rb")) as handle:
+                for record in read_records(handle, name="<stdin>" if str(raw) == "-" else str(path),
+                                           id_field=id_field, text_field=text_field, max_bytes=max_bytes):
+                    if record.error is not None:
+                        failed(record.error)
+                    else:
+                        yield record.document
         elif not path.exists():
-            raise InputError(f"{path}: no such file or folder")
-        elif path.suffix.lower() == ".jsonl":
-            with path.open("rb") as handle:
-                yield from read_jsonl(handle, name=str(path), id_field=id_field, text_field=text_field)
+            failed(InputError(f"{path}: no such file or folder"))
         elif path.suffix.lower() == ".txt":
-            yield read_text_file(path)
+            try:
+                document = read_text_file(path, max_bytes=max_bytes)
+            except InputError as exc:
+                failed(exc)
+            else:
+                yield document
         else:
-            raise InputError(f"{path}: unsupported file type {path.suffix!r}; give .txt or .jsonl files, or a folder")
+            failed(InputError(f"{path}: unsupported file type {path.suffix!r}; give .txt or .jsonl files, or a folder"))

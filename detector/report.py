@@ -12,6 +12,8 @@ FEATURE_LABELS = {
     "doc_cosine": "document embedding cosine",
     "jaccard": "MinHash Jaccard estimate",
     "term_cosine": "specific terms: names, places, numbers, dates",
+    "containment": "word 3-grams of the shorter text in the other",
+    "days_apart": "days between the published dates",
 }
 
 
@@ -21,6 +23,7 @@ def pair_text(report: PairReport, *, width: int = 100) -> str:
         f"verdict: {report.verdict}, relation: {report.relation}   (probability same story {report.probability:.3f})",
         f"clusters: {report.a_cluster} / {report.b_cluster}",
         "found by: " + (", ".join(report.sources) or "not a candidate pair (no candidate source proposed it)"),
+        *[f"lineage: {line}" for line in report.lineage],
         "",
         "scores:",
     ]

@@ -65,6 +65,8 @@ class PairReport:
     align_threshold: float = 0.0
     #: closest sentence correspondences below the alignment threshold (mutual best matches), for reading.
     near: list[AlignedSentences] = field(default_factory=list)
+    #: how each of the two arrived: "B arrived as a rewrite of A" (the dedup lineage).
+    lineage: list[str] = field(default_factory=list)
 
     @property
     def same_story(self) -> bool:
@@ -76,6 +78,7 @@ class PairReport:
             "probability": round(self.probability, 4),
             "features": {k: round(v, 4) for k, v in self.features.items()},
             "sources": self.sources, "a_cluster": self.a_cluster, "b_cluster": self.b_cluster,
+            "lineage": self.lineage,
             "sentences": {"a": self.a_sentences, "b": self.b_sentences},
             "align_threshold": self.align_threshold,
             "shared_terms": self.shared_terms,
@@ -116,3 +119,10 @@ class Cluster:
     @property
     def size(self) -> int:
         return len(self.members)
+
+
+@dataclass(frozen=True)
+class RemoveResult:
+    removed: list[str]
+    #: ids that were not in the index.
+    missing: list[str]

@@ -55,9 +55,12 @@ class Scorer:
             raise ValueError(f"features {sorted(missing)} are needed by the fitted parameters but were not measured")
         return _sigmoid(self.params.intercept + sum(w * features[name] for name, w in self.params.weights.items()))
 
-    def score(self, features: dict[str, float]) -> Score:
-        """Score a document pair. `features` may hold `days_apart` when both texts have a published date."""
+    def score(self, features: dict[str, float], *, exact: bool = False) -> Score:
+        """Score a document pair. `features` may hold `days_apart` when both texts have a published date; `exact`:
+        the two have the same normalised text, a duplicate whatever the features say."""
         p = self.probability(features)
+        if exact:
+            return Score(p, DUPLICATE, max(p, self.params.same_story_threshold))
         return self._graded(p, features)
 
     def _graded(self, p: float, features: dict[str, float]) -> Score:

@@ -14,6 +14,10 @@ from functools import lru_cache
 import pysbd
 
 MAX_WORDS = 120
+#: pysbd's time grows faster than linearly with the length of what it is given: longer paragraphs are first cut
+#: at likely sentence ends into pieces of about this many characters.
+MAX_PARAGRAPH_CHARS = 5_000
+_LIKELY_END = re.compile(r"(?<=[.!?])[\"'”’)]*\s+(?=[\"'“‘(]?[A-Z0-9])")
 _PARAGRAPH = re.compile(r"\n\s*\n")
 _SPACE = re.compile(r"\s+")
 WORD = re.compile(r"[^\W_](?:(?:[\w'’.\-]|,(?=\d{3}))*[^\W_])?")
@@ -31,11 +35,33 @@ def split_sentences(text: str) -> list[str]:
         paragraph = _SPACE.sub(" ", paragraph).strip()
         if not paragraph:
             continue
-        for sentence in _segmenter().segment(paragraph):
-            sentence = sentence.strip()
-            if sentence:
-                sentences.extend(_cut_long(sentence))
+        for piece in _pieces(paragraph):
+            for sentence in _segmenter().segment(piece):
+                sentence = sentence.strip()
+                if sentence:
+                    sentences.extend(_cut_long(sentence))
     return sentences
+
+
+def _pieces(paragraph: str) -> list[str]:
+    """The paragraph, cut at likely sentence ends into pieces of about MAX_PARAGRAPH_CHARS characters (a stretch
+    with no likely end stays whole: pysbd finds no boundary in it either, and is quick to say so)."""
+    if len(paragraph) <= MAX_PARAGRAPH_CHARS:
+        return [paragraph]
+    pieces, start = [], 0
+    while len(paragraph) - start > MAX_PARAGRAPH_CHARS:
+        window = paragraph[start:start + MAX_PARAGRAPH_CHARS]
+        ends = [m.end() for m in _LIKELY_END.finditer(window)]
+        if not ends:
+            following = _LIKELY_END.search(paragraph, start + MAX_PARAGRAPH_CHARS)
+            if following is None:
+                break
+            ends = [following.end() - start]
+        cut = ends[-1]
+        pieces.append(paragraph[start:start + cut])
+        start += cut
+    pieces.append(paragraph[start:])
+    return [p for p in pieces if p.strip()]
 
 
 def _cut_long(sentence: str) -> list[str]:

@@ -73,6 +73,15 @@ CREATE TABLE IF NOT EXISTS clusters (doc_key INTEGER PRIMARY KEY, cluster TEXT N
 CREATE INDEX IF NOT EXISTS clusters_cluster ON clusters(cluster);
 CREATE TABLE IF NOT EXISTS merges (absorbed TEXT NOT NULL, into_cluster TEXT NOT NULL, at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- the decision taken when a document arrived: the earlier document it is closest to, and how
+CREATE TABLE IF NOT EXISTS decisions (
+    doc_key INTEGER PRIMARY KEY,
+    matched_key INTEGER,
+    matched_id TEXT,
+    relation TEXT,
+    score REAL,
+    decided_at TEXT NOT NULL
+);
 -- how many distinct texts (exact duplicates count once) hold each specific term
 CREATE TABLE IF NOT EXISTS term_df (term TEXT PRIMARY KEY, df INTEGER NOT NULL);
 """
@@ -103,6 +112,15 @@ class StoredPair:
     probability: float
     #: duplicate, rewrite, same_story or different
     relation: str
+
+
+@dataclass(frozen=True)
+class StoredDecision:
+    doc_key: int
+    matched_key: int | None
+    matched_id: str | None
+    relation: str | None
+    score: float | None
 
 
 @dataclass
@@ -367,6 +385,7 @@ class Store:
         self._db.execute("DELETE FROM sentences WHERE doc_key = ?", (key,))
         self._db.execute("DELETE FROM pairs WHERE a_key = ? OR b_key = ?", (key, key))
         self._db.execute("DELETE FROM clusters WHERE doc_key = ?", (key,))
+        self._db.execute("DELETE FROM decisions WHERE doc_key = ?", (key,))
         self._db.execute("DELETE FROM documents WHERE key = ?", (key,))
         return sentence_keys
 
@@ -421,6 +440,23 @@ class Store:
         total, confirmed = self._db.execute(
             "SELECT COUNT(*), COALESCE(SUM(relation != 'different'), 0) FROM pairs").fetchone()
         return int(total), int(confirmed)
+
+    # ---- decisions ---------------------------------------------------------------------------------------------
+    def put_decision(self, doc_key: int, matched_key: int | None, matched_id: str | None, relation: str | None,
+                     score: float | None) -> None:
+        self._db.execute("INSERT OR REPLACE INTO decisions (doc_key, matched_key, matched_id, relation, score, "
+                         "decided_at) VALUES (?, ?, ?, ?, ?, ?)",
+                         (doc_key, matched_key, matched_id, relation, score, now()))
+
+    def decision(self, doc_key: int) -> StoredDecision | None:
+        row = self._db.execute("SELECT doc_key, matched_key, matched_id, relation, score FROM decisions "
+                               "WHERE doc_key = ?", (doc_key,)).fetchone()
+        return StoredDecision(*row) if row else None
+
+    def pairs_of(self, doc_key: int) -> list[StoredPair]:
+        rows = self._db.execute("SELECT a_key, b_key, sources, features, probability, relation FROM pairs "
+                                "WHERE a_key = ? OR b_key = ?", (doc_key, doc_key))
+        return [self._pair(r) for r in rows]
 
     # ---- clusters ------------------------------------------------------------------------------------------
     def cluster_of(self, doc_key: int) -> str | None:

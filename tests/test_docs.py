@@ -16,7 +16,7 @@ COMMANDS = sorted(cli.commands)
 
 
 def test_the_expected_commands_exist():
-    assert COMMANDS == ["clusters", "eval", "index", "info", "query", "report", "score-pairs"]
+    assert COMMANDS == ["clusters", "dedup", "eval", "index", "info", "query", "remove", "report", "score-pairs"]
 
 
 @pytest.mark.parametrize("name", COMMANDS)

@@ -1,0 +1,81 @@
+"""The dedup step: for each arriving document, the earlier document it is closest to, and whether it counts as a
+duplicate under a policy (which relations the user treats as duplicates)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .scoring import DUPLICATE, RELATIONS, REWRITE, STORY
+from .store import Store, StoredDecision
+
+#: policy -> the relations that make a document a duplicate of an earlier one.
+POLICIES: dict[str, frozenset[str]] = {
+    "duplicate": frozenset({DUPLICATE}),
+    "rewrite": frozenset({DUPLICATE, REWRITE}),
+    "same_story": frozenset({DUPLICATE, REWRITE, STORY}),
+}
+NEW, DUPLICATE_STATUS = "new", "duplicate"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the dedup step says of one document."""
+
+    id: str
+    #: "new", or "duplicate" when its closest earlier document is related closely enough for the policy.
+    status: str
+    #: how it relates to `matched_id`: duplicate, rewrite or same_story; None when no earlier document is related.
+    relation: str | None
+    #: the earlier document it is closest to (lineage), or None.
+    matched_id: str | None
+    #: its story cluster.
+    cluster: str
+    #: probability of the same story with `matched_id` (None when there is no match).
+    score: float | None
+    #: the canonical member of its story (earliest published, else first seen; or the longest, on request).
+    canonical_id: str
+
+    @property
+    def is_duplicate(self) -> bool:
+        return self.status == DUPLICATE_STATUS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "relation": self.relation, "matched_id": self.matched_id,
+                "cluster": self.cluster, "score": None if self.score is None else round(self.score, 4),
+                "canonical_id": self.canonical_id}
+
+
+def check_policy(policy: str) -> frozenset[str]:
+    if policy not in POLICIES:
+        raise ValueError(f"policy {policy!r} is not one of {sorted(POLICIES)}")
+    return POLICIES[policy]
+
+
+def record_decision(store: Store, key: int) -> None:
+    """Store the decision for a document just indexed: its closest earlier related document, if any."""
+    seq = {d.key: d.seq for d in store.documents_by_key([key]).values()}
+    rank = {relation: i for i, relation in enumerate(RELATIONS)}
+    best = None
+    for pair in store.pairs_of(key):
+        other = pair.b_key if pair.a_key == key else pair.a_key
+        if pair.relation not in (DUPLICATE, REWRITE, STORY):
+            continue
+        seq.update({d.key: d.seq for d in store.documents_by_key([other]).values()})
+        if seq.get(other, seq[key]) >= seq[key]:
+            continue  # only documents that were there first
+        option = (rank[pair.relation], -pair.probability, seq[other], other, pair)
+        best = option if best is None or option[:4] < best[:4] else best
+    if best is None:
+        store.put_decision(key, None, None, None, None)
+    else:
+        pair, other = best[4], best[3]
+        store.put_decision(key, other, store.documents_by_key([other])[other].id, pair.relation, pair.probability)
+
+
+def decision_for(stored: StoredDecision | None, *, doc_id: str, policy: frozenset[str], cluster: str,
+                 canonical_id: str) -> Decision:
+    relation = stored.relation if stored else None
+    status = DUPLICATE_STATUS if relation in policy else NEW
+    return Decision(doc_id, status, relation, stored.matched_id if stored else None, cluster,
+                    stored.score if stored else None, canonical_id)
