@@ -166,18 +166,35 @@ class Store:
     # ---- opening -------------------------------------------------------------------------------------------
     @classmethod
     def create(cls, path: str | Path, *, model: str, dimension: int, settings: dict[str, Any]) -> "Store":
+        """A new, empty index at `path`. It is built in a hidden sibling folder and renamed into place, so a crash
+        never leaves half an index; if another process created one there first, that one is opened."""
         path = Path(path)
         if (path / MANIFEST).exists():
             raise IndexFolderError(f"{path} already holds an index; open it instead of creating it")
         if (path / DATABASE).exists():  # an index whose manifest was lost: a new manifest would mislabel its data
             raise IndexFolderError(f"{path} holds an index database ({DATABASE}) but no {MANIFEST}: the index is "
                                    "incomplete; rebuild it into a new folder (or remove this one)")
-        path.mkdir(parents=True, exist_ok=True)
+        if path.exists() and any(path.iterdir()):
+            raise IndexFolderError(f"{path} is a folder with other files in it: give an empty or new folder")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.parent / f".{path.name}.creating-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
         manifest = {"format_version": FORMAT_VERSION, "model": model, "dimension": dimension,
                     "settings": settings, "created": now()}
-        store = cls(path, manifest)
-        _write_atomic(path / MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"))
-        return store
+        _write_atomic(staging / MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"))
+        cls(staging, manifest).close()  # creates the database and its tables
+        try:
+            if path.exists():
+                path.rmdir()  # empty (checked above)
+            os.replace(staging, path)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+            if (path / MANIFEST).exists():
+                return cls.open(path)
+            raise
+        _fsync_dir(path.parent)
+        return cls(path, manifest)
 
     @classmethod
     def open(cls, path: str | Path) -> "Store":

@@ -1,0 +1,179 @@
+"""The dedup step through the Python API and the `dedup` and `remove` commands, with the fake encoder."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+from click.testing import CliRunner
+from conftest import CHESS, FLOOD_OTHER_EVENT, FLOOD_OTHER_REWRITE, FLOOD_REWRITE, FLOOD_WIRE, TEST_PARAMS, doc
+
+from detector.cli import cli
+
+# relations for the fake encoder: copies are duplicates, sentence-aligned texts rewrites
+PARAMS = replace(TEST_PARAMS, duplicate_containment=0.8, rewrite_coverage=0.5)
+
+
+@pytest.fixture
+def detector(detector_factory):
+    return detector_factory(params=PARAMS)
+
+
+def stream():
+    return [doc("wire", FLOOD_WIRE, published="2024-10-30"), doc("italy", FLOOD_OTHER_EVENT),
+            doc("copy", FLOOD_WIRE + "\n\nReporting by the wire desk."), doc("rewrite", FLOOD_REWRITE),
+            doc("chess", CHESS), doc("italy-rewrite", FLOOD_OTHER_REWRITE)]
+
+
+def test_decisions_within_one_batch_name_the_earlier_document(detector):
+    decisions = detector.add_many(stream(), policy="same_story")
+    by_id = {d.id: d for d in decisions}
+    assert [d.id for d in decisions] == ["wire", "italy", "copy", "rewrite", "chess", "italy-rewrite"]
+    assert [d.status for d in decisions] == ["new", "new", "duplicate", "duplicate", "new", "duplicate"]
+    assert (by_id["copy"].matched_id, by_id["copy"].relation) == ("wire", "duplicate")
+    assert by_id["rewrite"].matched_id in ("wire", "copy")
+    assert by_id["italy-rewrite"].matched_id == "italy"
+    assert by_id["wire"].matched_id is None and by_id["wire"].relation is None and by_id["wire"].score is None
+    assert by_id["copy"].cluster == by_id["wire"].cluster == by_id["rewrite"].cluster
+    # the canonical member is the earliest published one
+    assert {by_id[i].canonical_id for i in ("wire", "copy", "rewrite")} == {"wire"}
+
+
+@pytest.mark.parametrize(("policy", "duplicates"), [
+    ("duplicate", {"copy"}),
+    ("same_story", {"copy", "rewrite", "italy-rewrite"}),
+])
+def test_policy_chooses_which_relations_are_duplicates(detector, policy, duplicates):
+    decisions = detector.add_many(stream(), policy=policy)
+    assert {d.id for d in decisions if d.is_duplicate} == duplicates
+
+
+def test_duplicates_of_what_is_already_indexed(detector):
+    detector.add_many(stream()[:2])
+    decision = detector.add(doc("copy", FLOOD_WIRE.replace("Wednesday", "Wednesday evening")), policy="duplicate")
+    assert (decision.status, decision.relation, decision.matched_id) == ("duplicate", "duplicate", "wire")
+
+
+def test_decisions_are_stored_and_a_second_run_adds_nothing(detector, fake_encoder):
+    first = detector.add_many(stream(), policy="rewrite")
+    encoded, info = fake_encoder.sentences_encoded, detector.info()
+    again = detector.add_many(stream(), policy="rewrite")
+    assert again == first
+    assert fake_encoder.sentences_encoded == encoded
+    assert {k: v for k, v in detector.info().items() if k not in ("updated", "generation", "bytes_on_disk")} == \
+        {k: v for k, v in info.items() if k not in ("updated", "generation", "bytes_on_disk")}
+
+
+def test_canonical_can_prefer_the_longest(detector):
+    decisions = detector.add_many(stream(), policy="same_story", canonical="longest")
+    wire_story = [d for d in decisions if d.id in ("wire", "copy", "rewrite")]
+    assert {d.canonical_id for d in wire_story} == {"copy"}  # the wire story with a sign-off line is longest
+
+
+def test_report_shows_lineage(detector):
+    detector.add_many(stream())
+    report = detector.report("wire", "copy")
+    assert report.lineage == ["copy arrived as a duplicate of wire"]
+
+
+def test_bad_policy_is_refused(detector):
+    with pytest.raises(ValueError, match="policy 'copies' is not one of"):
+        detector.add_many(stream(), policy="copies")
+
+
+def test_remove_deletes_from_every_part_and_updates_clusters(detector):
+    detector.add_many(stream())
+    before = detector.info()
+    cluster = detector.cluster_of()["wire"]
+    result = detector.remove(["copy", "nope"])
+    assert (result.removed, result.missing) == (["copy"], ["nope"])
+    info = detector.info()
+    assert info["documents"] == before["documents"] - 1
+    assert detector.store.document("copy") is None
+    assert len(detector.snapshot.documents) == info["documents"]
+    assert len(detector.snapshot.sentences) == info["sentences"] < before["sentences"]
+    assert "copy" not in detector.cluster_of()
+    assert detector.cluster_of()["wire"] == cluster
+    # nothing left of it in the LSH: a query for its text finds the wire story, never "copy"
+    assert "copy" not in {m.id for m in detector.query(FLOOD_WIRE)}
+
+
+# ---- the dedup command --------------------------------------------------------------------------------------------
+
+
+def lines_of(documents) -> str:
+    return "".join(json.dumps({"id": d.id, "text": d.text, "source": "test"}) + "\n" for d in documents)
+
+
+@pytest.fixture
+def run(fake_model, tmp_index):
+    def invoke(*args: str, input: str = ""):
+        return CliRunner().invoke(cli, ["dedup", "--index", str(tmp_index), "--model", "fake-hash-encoder", *args],
+                                  input=input)
+    return invoke
+
+
+def test_dedup_command_adds_the_decision_to_each_line(run, monkeypatch):
+    monkeypatch.setattr("detector.config.ScoringParams.shipped", classmethod(lambda cls: PARAMS))
+    result = run("--policy", "duplicate", "-", input=lines_of(stream()))
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["id"] for r in rows] == ["wire", "italy", "copy", "rewrite", "chess", "italy-rewrite"]
+    assert all(r["source"] == "test" for r in rows)  # the line as it came, with the decision added
+    assert rows[2]["dedup"]["status"] == "duplicate" and rows[2]["dedup"]["matched_id"] == "wire"
+    assert set(rows[0]["dedup"]) == {"status", "relation", "matched_id", "cluster", "score", "canonical_id"}
+    assert result.stderr.splitlines()[-1].startswith("dedup: 6 documents in ")
+    assert result.stderr.splitlines()[-1].endswith("docs/s): 5 new, 1 duplicates (policy duplicate)")
+
+
+def test_dedup_keep_only_and_a_later_run_sees_earlier_decisions(run, monkeypatch):
+    monkeypatch.setattr("detector.config.ScoringParams.shipped", classmethod(lambda cls: PARAMS))
+    first = run("--keep-only", "--policy", "same_story", "-", input=lines_of(stream()[:2]))
+    assert [json.loads(line)["id"] for line in first.stdout.splitlines()] == ["wire", "italy"]
+    second = run("--keep-only", "--policy", "same_story", "-", input=lines_of(stream()))
+    assert [json.loads(line)["id"] for line in second.stdout.splitlines()] == ["wire", "italy", "chess"]
+    assert "dedup" not in json.loads(second.stdout.splitlines()[0])
+
+
+def test_dedup_reports_bad_lines_by_number(run):
+    bad = '{"id": "a", "text": "fine words"}\n{"id": "b", "text": \n\xff\n'
+    result = run("--on-error", "skip", "-", input=bad.encode("latin-1"))
+    assert result.exit_code == 0, result.output
+    assert "skipped: <stdin>:2: malformed JSON" in result.stderr
+    assert "skipped: <stdin>:3: not UTF-8 (byte 0): re-encode the file as UTF-8" in result.stderr
+    assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == ["a"]
+    stopped = run("-", input='{"id": "c", "text": "more words"}\n{"id": 5.5, "text": "x"}\n')
+    assert stopped.exit_code == 1
+    assert [json.loads(line)["id"] for line in stopped.stdout.splitlines()] == ["c"]
+    assert stopped.stderr.splitlines()[-1].startswith("Error: <stdin>:2: 'id' and 'text' must be strings")
+
+
+def test_dedup_refuses_a_huge_document_and_keeps_the_rest(run):
+    huge = json.dumps({"id": "huge", "text": "word " * 2_200_000})
+    result = run("--on-error", "skip", "-", input=lines_of(stream()[:1]) + huge + "\n")
+    assert result.exit_code == 0, result.output
+    assert ("skipped: <stdin>:2: document 'huge' is 11.0 MB, over the limit of 1.0 MB; raise --max-bytes to index "
+            "it (it will be slow)") in result.stderr
+    assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == ["wire"]
+
+
+def test_dedup_of_a_known_id_with_another_text_replaces_it(run, tmp_index):
+    run("-", input=lines_of([doc("a", FLOOD_WIRE)]))
+    result = run("-", input=lines_of([doc("a", CHESS)]))
+    assert result.exit_code == 0, result.output
+    rows = CliRunner().invoke(cli, ["report", "--index", str(tmp_index), "--format", "json", "a", "a"]).stdout
+    assert "Carlsen" in json.loads(rows)["aligned"][0]["a"]
+
+
+def test_remove_command(fake_model, tmp_index):
+    runner = CliRunner()
+    runner.invoke(cli, ["dedup", "--index", str(tmp_index), "--model", "fake-hash-encoder", "-"],
+                  input=lines_of(stream()))
+    result = runner.invoke(cli, ["remove", "--index", str(tmp_index), "copy", "ghost"])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == ["removed 1 document(s)",
+                                          "Error: not in the index: ghost (the others were removed)"]
+    ids = [json.loads(line)["id"] for line in
+           runner.invoke(cli, ["clusters", "--index", str(tmp_index), "--format", "jsonl"]).stdout.splitlines()]
+    assert "copy" not in ids and len(ids) == 5

@@ -1,0 +1,139 @@
+"""Crashes, two writers, readers during a write: real processes (tests/cli_worker.py, the fake encoder)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import CHESS, FLOOD_OTHER_EVENT, FLOOD_REWRITE, FLOOD_WIRE, doc
+from filelock import FileLock
+
+from detector import IndexLockedError
+
+WORKER = Path(__file__).parent / "cli_worker.py"
+TEXTS = [FLOOD_WIRE, FLOOD_REWRITE, FLOOD_OTHER_EVENT, CHESS]
+
+
+def corpus(path: Path, n: int) -> Path:
+    """n documents: variants of four texts, each made distinct by a numbered closing line."""
+    with open(path, "w", encoding="utf-8") as out:
+        for i in range(n):
+            text = TEXTS[i % len(TEXTS)] + f"\n\nUpdate number {i} was filed by desk {i * 7919 % 1000}."
+            out.write(json.dumps({"id": f"doc{i:04d}", "text": text}) + "\n")
+    return path
+
+
+def start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(WORKER), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def consistent(detector_factory, index: Path) -> set[str]:
+    """Open the index, check every part agrees, and return the ids it holds."""
+    detector = detector_factory(index, create=False)
+    info = detector.info()
+    assert len(detector.snapshot.documents) == info["documents"]
+    assert len(detector.snapshot.sentences) == info["sentences"]
+    assert len(detector.snapshot.lsh) == info["documents"]
+    ids = {d.id for d in detector.store.all_documents()}
+    assert set(detector.cluster_of()) == ids
+    return ids
+
+
+@pytest.mark.parametrize("lines_before_kill", [0, 1, 3, 8])
+def test_kill_during_dedup_keeps_every_decision_written_out(tmp_path, detector_factory, lines_before_kill):
+    data = corpus(tmp_path / "stream.jsonl", 40)
+    index = tmp_path / "index"
+    worker = start("dedup", "--index", str(index), "--model", "fake-hash-encoder", "--batch-size", "2", str(data))
+    written = []
+    for _ in range(lines_before_kill):
+        line = worker.stdout.readline()
+        assert line, worker.stderr.read()
+        written.append(json.loads(line)["id"])
+    if not lines_before_kill:
+        time.sleep(0.5)  # somewhere in start-up or the first batch
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    if not index.exists() or not (index / "manifest.json").exists():
+        assert not written
+        return
+    held = consistent(detector_factory, index)
+    assert set(written) <= held
+    # the same stream again finishes the job: every document, no error
+    rerun = start("dedup", "--index", str(index), "--model", "fake-hash-encoder", str(data))
+    out, err = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, err
+    assert len(out.splitlines()) == 40
+    assert consistent(detector_factory, index) == {f"doc{i:04d}" for i in range(40)}
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.1, 0.3, 0.7, 1.2])
+def test_kill_at_moments_during_index(tmp_path, detector_factory, delay):
+    data = corpus(tmp_path / "stream.jsonl", 200)
+    index = tmp_path / "index"
+    worker = start("index", "--index", str(index), "--model", "fake-hash-encoder", "--batch-size", "3", str(data))
+    deadline = time.monotonic() + 60
+    while not (index / "meta.sqlite").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(delay)
+    worker.send_signal(signal.SIGKILL)
+    assert worker.wait() == -signal.SIGKILL, "the run ended before it could be killed: give it more documents"
+    held = consistent(detector_factory, index)
+    assert held <= {f"doc{i:04d}" for i in range(200)}
+
+
+def test_second_writer_waits_then_fails_clearly(tmp_path, detector_factory):
+    index = tmp_path / "index"
+    detector_factory(index).index([doc("a", FLOOD_WIRE)])
+    with FileLock(str(index / "write.lock")):
+        worker = start("index", "--index", str(index), "--lock-timeout", "0.5", "-")
+        _, err = worker.communicate(input=json.dumps({"id": "b", "text": CHESS}) + "\n", timeout=60)
+    assert worker.returncode == 1
+    assert err.splitlines()[-1] == (f"Error: {index} is being written by another process (lock "
+                                    f"{index / 'write.lock'} held for more than 0.5s); wait for it to finish or "
+                                    "raise --lock-timeout")
+
+
+def test_two_writers_at_once_both_land(tmp_path, detector_factory):
+    index = tmp_path / "index"
+    detector_factory(index).index([doc("seed", FLOOD_WIRE)])
+    first, second = (corpus(tmp_path / f"part{i}.jsonl", 12) for i in (1, 2))
+    # the same ids in both: the second writer sees the first one's documents as unchanged
+    workers = [start("index", "--index", str(index), "--batch-size", "2", str(p)) for p in (first, second)]
+    for worker in workers:
+        _, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
+    assert consistent(detector_factory, index) == {"seed"} | {f"doc{i:04d}" for i in range(12)}
+
+
+def test_readers_keep_working_while_a_writer_holds_the_index(tmp_path, detector_factory):
+    index = tmp_path / "index"
+    writer = detector_factory(index)
+    writer.index([doc("wire", FLOOD_WIRE), doc("chess", CHESS)])
+    reader = detector_factory(index, create=False)
+    holding, release = threading.Event(), threading.Event()
+
+    def documents():
+        yield doc("rewrite", FLOOD_REWRITE)
+        holding.set()
+        release.wait(10)
+
+    thread = threading.Thread(target=lambda: writer.index(documents(), batch_size=1))
+    thread.start()
+    assert holding.wait(10)
+    try:
+        # the writer holds the lock and an open transaction; reading goes on, and sees the committed state
+        assert {c.id for c in reader.clusters()} and reader.report("wire", "chess").verdict == "different"
+        assert reader.query(FLOOD_REWRITE, top=1)[0].id in ("wire", "rewrite")
+        with pytest.raises(IndexLockedError):
+            detector_factory(index, create=False).index([doc("x", CHESS)], lock_timeout=0.2)
+    finally:
+        release.set()
+        thread.join(10)
+    assert "rewrite" in {d.id for d in reader.store.all_documents()}
