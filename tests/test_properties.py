@@ -46,8 +46,13 @@ def test_feeding_a_stream_twice_adds_nothing(subset, batch_size):
             first = detector.add_many(subset, batch_size=batch_size)
             encoded, pairs = encoder.sentences_encoded, detector.store.count_pairs()
             clusters = detector.cluster_of()
+            now = detector.decisions([d.id for d in subset])
             second = detector.add_many(subset, batch_size=batch_size)
-            assert second == first
+            # the same decisions as on arrival; cluster and canonical member as the stories stand now (stories
+            # may have grown after a document arrived)
+            assert [(d.status, d.relation, d.matched_id, d.score) for d in second] == \
+                [(d.status, d.relation, d.matched_id, d.score) for d in first]
+            assert second == now
             assert encoder.sentences_encoded == encoded
             assert detector.store.count_pairs() == pairs and detector.cluster_of() == clusters
             assert detector.store.count_documents() == len(subset)
