@@ -34,7 +34,7 @@ def bundled_model_path() -> Path:
 class SentenceTransformerEncoder:
     """A sentence-transformers model by name or path; DEFAULT_MODEL is the bundled copy, loaded offline."""
 
-    def __init__(self, name: str = DEFAULT_MODEL, *, batch_size: int = 64) -> None:
+    def __init__(self, name: str = DEFAULT_MODEL, *, batch_size: int = 16) -> None:
         self.name = name
         self.batch_size = batch_size
         self._model = None

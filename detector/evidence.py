@@ -24,6 +24,7 @@ COMMON_ZIPF = 4.5
 #: Zipf frequency at which a term stops carrying weight (words like "general", "chief" are ~5-5.5).
 ZIPF_CEILING = 6.0
 VARIANT_SIMILARITY = 0.85
+VARIANT_MIN_LENGTH = 5
 _VOWELS = re.compile(r"[aeiouy]+")
 _REPEATS = re.compile(r"(.)\1+")
 
@@ -176,12 +177,18 @@ def _skeleton(term: str) -> str:
     return _REPEATS.sub(r"\1", term[0] + _VOWELS.sub("", term[1:]))
 
 
+def _may_vary(term: str) -> bool:
+    """Only words of 5 letters or more have spelling variants here; numbers and dates must match exactly."""
+    return len(term) >= VARIANT_MIN_LENGTH and not any(c.isdigit() for c in term)
+
+
+@lru_cache(maxsize=500_000)
 def variants_match(a: str, b: str) -> bool:
     """Same term, or spelling/transliteration variants of one name (Severansk / Seversk / Siversk, Donbas / Donbass).
     Numbers and dates must match exactly."""
     if a == b:
         return True
-    if any(c.isdigit() for c in a + b) or a[0] != b[0] or min(len(a), len(b)) < 5:
+    if not (_may_vary(a) and _may_vary(b)) or a[0] != b[0]:
         return False
     if JaroWinkler.similarity(a, b) >= VARIANT_SIMILARITY:
         return True
@@ -212,11 +219,14 @@ def _variant_groups(a: Terms, b: Terms) -> dict[tuple[str, str], str]:
     exact = a.counts.keys() & b.counts.keys()
     for t in exact:
         parent[find(("b", t))] = find(("a", t))
-    rest_b = [u for u in b.counts if u not in exact]
+    by_initial: dict[str, list[str]] = {}
+    for u in b.counts:
+        if u not in exact and _may_vary(u):
+            by_initial.setdefault(u[0], []).append(u)
     for t in a.counts:
-        if t in exact:
+        if t in exact or not _may_vary(t):
             continue
-        for u in rest_b:
+        for u in by_initial.get(t[0], ()):
             if abs(len(t) - len(u)) <= 4 and variants_match(t, u):
                 parent[find(("b", u))] = find(("a", t))
     members: dict[tuple[str, str], list[str]] = {}
