@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
+from .documents import parse_published
+
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
@@ -111,3 +113,18 @@ def assign_ids(groups: list[list[int]], previous: dict[int, str], next_number: i
             merges.append((old, chosen[index]))
             used.add(old)
     return Assignment(cluster_of, merges, next_number)
+
+
+def check_canonical(canonical: str) -> None:
+    if canonical not in ("earliest", "longest"):
+        raise ValueError(f"canonical={canonical!r} must be 'earliest' or 'longest'")
+
+
+def representative(group: list, prefer: str = "earliest") -> object:
+    """Earliest `published`, else first indexed; or, with prefer="longest", the longest text (then the earliest)."""
+    if prefer == "longest":
+        return min(group, key=lambda d: (-len(d.text), d.seq))
+    dated = [d for d in group if d.published]
+    if dated:
+        return min(dated, key=lambda d: (parse_published(d.published, d.id), d.seq))
+    return min(group, key=lambda d: d.seq)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -114,7 +114,7 @@ class Detector:
                 snapshot = self.snapshot
                 for batch in _batches(documents, batch_size):
                     batch_result, new_keys = self._index_batch(batch, snapshot)
-                    result = _merge(result, batch_result)
+                    result = result.merged(batch_result)
                     self._recluster()
                     for key in new_keys:
                         record_decision(self.store, key)
@@ -127,7 +127,7 @@ class Detector:
             # the uncommitted batch was rolled back in SQLite; drop the in-memory indexes that still hold it
             self._reset()
             raise
-        return _merge(result, IndexResult(seconds=time.perf_counter() - started))
+        return result.merged(IndexResult(seconds=time.perf_counter() - started))
 
     def add(self, document: Document, *, policy: str = "rewrite", canonical: str = "earliest",
             lock_timeout: float = 60.0) -> Decision:
@@ -143,7 +143,7 @@ class Detector:
         `canonical`: "earliest" (published, else first seen) or "longest". Each batch's decisions are stored in
         the index when it commits, and handed to `decided` then: a decision given out is never lost."""
         allowed = check_policy(policy)
-        _check_canonical(canonical)
+        story_clusters.check_canonical(canonical)
         decisions: list[Decision] = []
 
         def emit(batch: list[Document]) -> None:
@@ -170,7 +170,7 @@ class Detector:
             doc = by_id[doc_id]
             cluster = cluster_of.get(doc.key, "?")
             made.append(decision_for(self.store.decision(doc.key), doc_id=doc_id, policy=allowed, cluster=cluster,
-                                     canonical_id=_representative(members[cluster], canonical).id))
+                                     canonical_id=story_clusters.representative(members[cluster], canonical).id))
         return made
 
     def remove(self, ids: Iterable[str], *, lock_timeout: float = 60.0) -> RemoveResult:
@@ -385,7 +385,8 @@ class Detector:
         members: dict[str, list] = {}
         for doc in docs:
             members.setdefault(cluster_of.get(doc.key, "?"), []).append(doc)
-        return [Cluster(cid, [d.id for d in group], _representative(group).id) for cid, group in members.items()]
+        return [Cluster(cid, [d.id for d in group], story_clusters.representative(group).id)
+                for cid, group in members.items()]
 
     def cluster_of(self) -> dict[str, str]:
         """Document id -> cluster id, for every indexed document."""
@@ -480,21 +481,6 @@ def _with_days_apart(features: dict[str, float], a: str | None, b: str | None) -
     return features
 
 
-def _check_canonical(canonical: str) -> None:
-    if canonical not in ("earliest", "longest"):
-        raise ValueError(f"canonical={canonical!r} must be 'earliest' or 'longest'")
-
-
-def _representative(group: list, prefer: str = "earliest") -> object:
-    """Earliest `published`, else first indexed; or, with prefer="longest", the longest text (then the earliest)."""
-    if prefer == "longest":
-        return min(group, key=lambda d: (-len(d.text), d.seq))
-    dated = [d for d in group if d.published]
-    if dated:
-        return min(dated, key=lambda d: (parse_published(d.published, d.id), d.seq))
-    return min(group, key=lambda d: d.seq)
-
-
 def _batches(documents: Iterable[Document], size: int) -> Iterator[list[Document]]:
     batch: list[Document] = []
     for doc in documents:
@@ -504,8 +490,3 @@ def _batches(documents: Iterable[Document], size: int) -> Iterator[list[Document
             batch = []
     if batch:
         yield batch
-
-
-def _merge(a: IndexResult, b: IndexResult) -> IndexResult:
-    """Field by field: lists concatenate, counts and seconds add up."""
-    return IndexResult(**{f.name: getattr(a, f.name) + getattr(b, f.name) for f in fields(IndexResult)})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -21,6 +21,10 @@ class IndexResult:
     confirmed_pairs: int = 0
     sentences_encoded: int = 0
     seconds: float = 0.0
+
+    def merged(self, other: "IndexResult") -> "IndexResult":
+        """Field by field: lists concatenate, counts and seconds add up."""
+        return IndexResult(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(IndexResult)})
 
     @property
     def processed(self) -> int:
