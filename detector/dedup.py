@@ -52,14 +52,16 @@ def check_policy(policy: str) -> frozenset[str]:
     return POLICIES[policy]
 
 
-def record_decision(store: Store, key: int) -> None:
-    """Store the decision for a document just indexed: its closest earlier related document, if any."""
+def record_decision(store: Store, key: int, cluster_of: dict[int, str]) -> None:
+    """Store the decision for a document just indexed and clustered: the earlier document of its own story that it
+    is most closely related to, if any (a closer document that the clustering put in another story does not count,
+    so that decisions agree with the clusters)."""
     seq = {d.key: d.seq for d in store.documents_by_key([key]).values()}
     rank = {relation: i for i, relation in enumerate(RELATIONS)}
     best = None
     for pair in store.pairs_of(key):
         other = pair.b_key if pair.a_key == key else pair.a_key
-        if pair.relation not in (DUPLICATE, REWRITE, STORY):
+        if pair.relation not in (DUPLICATE, REWRITE, STORY) or cluster_of.get(other) != cluster_of.get(key):
             continue
         seq.update({d.key: d.seq for d in store.documents_by_key([other]).values()})
         if seq.get(other, seq[key]) >= seq[key]:

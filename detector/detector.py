@@ -116,8 +116,9 @@ class Detector:
                     batch_result, new_keys = self._index_batch(batch, snapshot)
                     result = result.merged(batch_result)
                     self._recluster()
+                    cluster_of = self.store.cluster_map()
                     for key in new_keys:
-                        record_decision(self.store, key)
+                        record_decision(self.store, key, cluster_of)
                     self.store.commit(snapshot)
                     if progress:
                         progress(len(batch))
