@@ -343,3 +343,18 @@ def test_errors_from_the_library(runner, index, tmp_path, args, error):
     if args[0] == "index":
         error += " (everything before it was kept; --on-error skip goes on)"
     assert result.stderr.splitlines()[-1] == error
+
+
+def test_index_folder_with_a_binary_file_skips_it_on_request(runner, fake_model, tmp_path, tmp_index):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "good.txt").write_text(FLOOD_WIRE, encoding="utf-8")
+    (folder / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    result = invoke(runner, "index", "--index", tmp_index, *FAKE, "--on-error", "skip", folder)
+    assert result.exit_code == 0, result.output
+    assert f"skipped: {folder / 'image.txt'}: looks binary (NUL bytes), not a text article" in result.stderr
+    rows = invoke(runner, "clusters", "--index", tmp_index, "--format", "jsonl").stdout.splitlines()
+    assert [json.loads(row)["id"] for row in rows] == ["good"]
+    stopped = invoke(runner, "index", "--index", tmp_path / "other", *FAKE, folder)
+    assert stopped.exit_code == 1
+    assert stopped.stderr.splitlines()[-1].startswith(f"Error: {folder / 'image.txt'}: looks binary")
