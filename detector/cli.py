@@ -45,6 +45,24 @@ def _require_index(index_dir: Path) -> None:
                                    f"{index_dir} PATH...` (or set DETECTOR_INDEX)")
 
 
+def field_options(command):
+    """--id-field and --text-field, for JSON lines that name them differently."""
+    command = click.option("--text-field", default="text", show_default=True,
+                           help="JSON field holding the text.")(command)
+    return click.option("--id-field", default="id", show_default=True,
+                        help="JSON field holding the document id.")(command)
+
+
+def model_option(command):
+    return click.option("--model", default=None, help=f"Sentence-transformers model name or folder, for a new "
+                        f"index [default: {DEFAULT_MODEL}, bundled]. An existing index keeps its own.")(command)
+
+
+def lock_timeout_option(command):
+    return click.option("--lock-timeout", type=click.FloatRange(0), default=60.0, show_default=True,
+                        help="Seconds to wait for another writer.")(command)
+
+
 def on_error_option(command):
     return click.option("--on-error", type=click.Choice(["stop", "skip"]), default="stop", show_default=True,
                         help="At a bad line or file: stop (keeping everything before it), or report it and go on."
@@ -103,14 +121,11 @@ def cli(verbose: bool) -> None:
 @cli.command()
 @index_option
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--id-field", default="id", show_default=True, help="JSON field holding the document id.")
-@click.option("--text-field", default="text", show_default=True, help="JSON field holding the text.")
-@click.option("--model", default=None, help=f"Sentence-transformers model name or folder, for a new index "
-              f"[default: {DEFAULT_MODEL}, bundled]. An existing index keeps its own.")
+@field_options
+@model_option
 @click.option("--batch-size", type=click.IntRange(1, 100_000), default=256, show_default=True,
               help="Documents per committed batch.")
-@click.option("--lock-timeout", type=click.FloatRange(0), default=60.0, show_default=True,
-              help="Seconds to wait for another writer.")
+@lock_timeout_option
 @on_error_option
 @max_bytes_option
 @friendly_errors
@@ -281,13 +296,11 @@ def evaluate(data: str, model: str | None, fmt: str) -> None:
 @click.option("--keep-only", is_flag=True, help="Write only the documents kept (not duplicates).")
 @click.option("--canonical", type=click.Choice(["earliest", "longest"]), default="earliest", show_default=True,
               help="Canonical member of a story: earliest published (else first seen), or the longest.")
-@click.option("--id-field", default="id", show_default=True, help="JSON field holding the document id.")
-@click.option("--text-field", default="text", show_default=True, help="JSON field holding the text.")
-@click.option("--model", default=None, help="Sentence-transformers model for a new index [default: bundled].")
+@field_options
+@model_option
 @click.option("--batch-size", type=click.IntRange(1, 100_000), default=64, show_default=True,
               help="Documents per committed batch: decisions are written out once their batch is committed.")
-@click.option("--lock-timeout", type=click.FloatRange(0), default=60.0, show_default=True,
-              help="Seconds to wait for another writer.")
+@lock_timeout_option
 @on_error_option
 @max_bytes_option
 @friendly_errors
@@ -339,8 +352,7 @@ def dedup(index_dir: Path, input_file, policy: str, keep_only: bool, canonical: 
 @cli.command()
 @index_option
 @click.argument("ids", nargs=-1, required=True)
-@click.option("--lock-timeout", type=click.FloatRange(0), default=60.0, show_default=True,
-              help="Seconds to wait for another writer.")
+@lock_timeout_option
 @friendly_errors
 def remove(index_dir: Path, ids: tuple[str, ...], lock_timeout: float) -> None:
     """Delete documents from every part of the index and update their stories."""
