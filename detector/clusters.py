@@ -123,7 +123,7 @@ def check_canonical(canonical: str) -> None:
 def representative(group: list, prefer: str = "earliest") -> object:
     """Earliest `published`, else first indexed; or, with prefer="longest", the longest text (then the earliest)."""
     if prefer == "longest":
-        return min(group, key=lambda d: (-len(d.text), d.seq))
+        return min(group, key=lambda d: (-d.length, d.seq))
     dated = [d for d in group if d.published]
     if dated:
         return min(dated, key=lambda d: (parse_published(d.published, d.id), d.seq))

@@ -32,6 +32,10 @@ from .store import Snapshot, StoredPair, Store
 log = logging.getLogger("detector")
 
 EXACT, MINHASH, EMBEDDING = "exact", "minhash", "embedding"
+#: every candidate pair is rescored at each batch while the index holds fewer texts than this; beyond, whenever
+#: the number of texts has grown by this factor since the last rescoring (term rarity then moves little).
+RESCORE_EVERY_BATCH_BELOW = 2_000
+RESCORE_GROWTH = 1.25
 
 
 class Detector:
@@ -160,16 +164,15 @@ class Detector:
                   allowed: frozenset[str] | None = None) -> list[Decision]:
         """The stored decisions of indexed documents, under `policy`."""
         allowed = allowed or check_policy(policy)
-        docs = {doc.key: doc for doc in self.store.all_documents()}
-        by_id = {doc.id: doc for doc in docs.values()}
-        cluster_of = self.store.cluster_map()
+        docs = {doc_id: self._require(doc_id) for doc_id in ids}
+        cluster_of = {doc.key: self.store.cluster_of(doc.key) or "?" for doc in docs.values()}
         members: dict[str, list] = {}
-        for doc in docs.values():
-            members.setdefault(cluster_of.get(doc.key, "?"), []).append(doc)
+        for summary in self.store.summaries(sorted(set(cluster_of.values()))):
+            members.setdefault(cluster_of.get(summary.key) or self.store.cluster_of(summary.key), []).append(summary)
         made = []
         for doc_id in ids:
-            doc = by_id[doc_id]
-            cluster = cluster_of.get(doc.key, "?")
+            doc = docs[doc_id]
+            cluster = cluster_of[doc.key]
             made.append(decision_for(self.store.decision(doc.key), doc_id=doc_id, policy=allowed, cluster=cluster,
                                      canonical_id=story_clusters.representative(members[cluster], canonical).id))
         return made
@@ -337,11 +340,24 @@ class Detector:
     def _id_of(self, key: int) -> str:
         return self.store.documents_by_key([key])[key].id
 
+    def _links(self) -> dict[tuple[int, int], float]:
+        """The weight of every candidate pair in the story graph: rescored with the index's current term
+        frequencies while the index is small or has grown by a quarter since the last rescoring (rarity in the
+        index changes as documents arrive; rescoring keeps the stories independent of arrival order), else as
+        stored."""
+        texts = self._stats().documents
+        last = self.store.rescored_at()
+        if texts < RESCORE_EVERY_BATCH_BELOW or texts >= last * RESCORE_GROWTH:
+            self.store.set_rescored_at(texts)
+            return self._rescore()
+        threshold = self.params.same_story_threshold
+        return {(p.a_key, p.b_key): 0.0 if p.relation == "different" and p.probability >= threshold
+                else p.probability for p in self.store.all_pairs()}
+
     def _rescore(self) -> dict[tuple[int, int], float]:
-        """Score every candidate pair again with the index's current term frequencies (rarity in the index changes
-        as documents arrive; rescoring keeps the stories independent of the order they arrived in)."""
+        """Score every candidate pair again with the index's current term frequencies."""
         stats = self._stats()
-        published = {d.key: d.published for d in self.store.all_documents()}
+        published = {d.key: d.published for d in self.store.summaries()}
         scores: dict[tuple[int, int], float] = {}
         changed = []
         for pair in self.store.all_pairs():
@@ -366,8 +382,8 @@ class Detector:
         return terms
 
     def _recluster(self) -> None:
-        keys = [d.key for d in self.store.all_documents()]
-        scores = self._rescore()
+        keys = [d.key for d in self.store.summaries()]
+        scores = self._links()
         groups = story_clusters.story_groups(keys, scores, self.params.same_story_threshold)
         previous = self.store.cluster_map()
         for doc_id, cluster in self._inherited.items():
@@ -381,7 +397,7 @@ class Detector:
     # ---- reading -------------------------------------------------------------------------------------------
     def clusters(self) -> list[Cluster]:
         """Every story cluster, singletons included, ordered by their first-indexed member."""
-        docs = self.store.all_documents()
+        docs = self.store.summaries()
         cluster_of = self.store.cluster_map()
         members: dict[str, list] = {}
         for doc in docs:

@@ -104,6 +104,17 @@ class StoredDocument:
 
 
 @dataclass(frozen=True)
+class Summary:
+    """A document without its text: what clustering and canonical members need."""
+
+    key: int
+    id: str
+    seq: int
+    published: str | None
+    length: int
+
+
+@dataclass(frozen=True)
 class StoredPair:
     a_key: int
     b_key: int
@@ -237,6 +248,13 @@ class Store:
     def generation(self) -> int:
         return int(self._state("generation", "0"))
 
+    def rescored_at(self) -> int:
+        """How many distinct texts the index held when every pair was last rescored."""
+        return int(self._state("rescored_at", "0"))
+
+    def set_rescored_at(self, texts: int) -> None:
+        self._set_state("rescored_at", str(texts))
+
     @property
     def next_cluster_number(self) -> int:
         return int(self._state("next_cluster_number", "1"))
@@ -350,6 +368,19 @@ class Store:
 
     def all_documents(self) -> list[StoredDocument]:
         return [self._document(r) for r in self._db.execute(f"SELECT {self._DOC_COLUMNS} FROM documents ORDER BY seq")]
+
+    def summaries(self, cluster_ids: list[str] | None = None) -> list[Summary]:
+        """Every document (or those of the given clusters) without its text, in indexing order."""
+        query = "SELECT d.key, d.id, d.seq, d.published, length(d.text) FROM documents d"
+        if cluster_ids is None:
+            return [Summary(*row) for row in self._db.execute(query + " ORDER BY d.seq")]
+        found: list[Summary] = []
+        for start in range(0, len(cluster_ids), 500):
+            chunk = cluster_ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            found += [Summary(*row) for row in self._db.execute(
+                query + f" JOIN clusters c ON c.doc_key = d.key WHERE c.cluster IN ({marks})", chunk)]
+        return sorted(found, key=lambda d: d.seq)
 
     def document_by_hash(self, digest: str) -> StoredDocument | None:
         row = self._db.execute(f"SELECT {self._DOC_COLUMNS} FROM documents WHERE content_hash = ? ORDER BY seq LIMIT 1",
