@@ -176,7 +176,7 @@ def clusters(index_dir: Path, fmt: str) -> None:
 
 @cli.command()
 @index_option
-@click.argument("file", type=click.File("r", encoding="utf-8"), required=False)
+@click.argument("file", type=click.File("rb"), required=False)
 @click.option("--text", help="Query text, instead of FILE.")
 @click.option("--top", type=click.IntRange(1), default=10, show_default=True, help="How many matches.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
@@ -189,7 +189,16 @@ def query(index_dir: Path, file, text: str | None, top: int, fmt: str) -> None:
     if (file is None) == (text is None):
         raise click.UsageError("give either FILE or --text, not both and not neither")
     _require_index(index_dir)
-    body = text if text is not None else file.read()
+    if text is not None:
+        body = text
+    else:
+        try:
+            body = file.read().decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise click.ClickException(
+                f"{file.name}: not UTF-8 (byte {exc.start}): re-encode the file as UTF-8") from None
+        finally:
+            file.close()
     if not body.strip():
         raise click.UsageError("the query text is empty")
     with _open(index_dir) as detector:
@@ -211,6 +220,8 @@ def report(index_dir: Path, id_a: str, id_b: str, fmt: str) -> None:
     """The similarity report of two indexed documents: scores, aligned sentences, candidate sources, verdict."""
     from .report import pair_text
 
+    if id_a == id_b:
+        raise click.UsageError(f"give two different ids (both are {id_a!r})")
     _require_index(index_dir)
     with _open(index_dir) as detector:
         result = detector.report(id_a, id_b)
@@ -314,8 +325,10 @@ def dedup(index_dir: Path, input_file, policy: str, keep_only: bool, canonical: 
 
     from .documents import read_records
 
+    from collections import deque
+
     errors = InputErrors(on_error)
-    raw_of: dict[str, dict] = {}
+    raw_of: dict[str, deque] = {}  # id -> its input lines not yet written out, in order
 
     def documents():
         for record in read_records(input_file, name=getattr(input_file, "name", "<stdin>"), id_field=id_field,
@@ -323,7 +336,7 @@ def dedup(index_dir: Path, input_file, policy: str, keep_only: bool, canonical: 
             if record.error is not None:
                 errors.handle(record.error)
                 continue
-            raw_of[record.document.id] = record.raw
+            raw_of.setdefault(record.document.id, deque()).append(record.raw)
             yield record.document
 
     counts = {"new": 0, "duplicate": 0}
@@ -331,7 +344,7 @@ def dedup(index_dir: Path, input_file, policy: str, keep_only: bool, canonical: 
     def write(decisions) -> None:
         for decision in decisions:
             counts[decision.status] += 1
-            raw = raw_of.pop(decision.id, {})
+            raw = raw_of[decision.id].popleft()
             if not keep_only:
                 click.echo(json.dumps({**raw, "dedup": decision.to_dict()}, ensure_ascii=False))
             elif not decision.is_duplicate:

@@ -16,10 +16,10 @@ import numpy as np
 
 from . import clusters as story_clusters
 from .config import ScoringParams, Settings
-from .documents import Document, parse_published
+from .documents import Document, content_hash, parse_published
 from . import encoders
 from .encoders import Encoder
-from .errors import IncompatibleIndexError, UnknownDocumentError
+from .errors import IncompatibleIndexError, IndexExistsError, IndexFolderError, UnknownDocumentError
 from .compare import TextView, compare
 from .dedup import Decision, check_policy, decision_for, record_decision
 from .evidence import PairEvidence, Terms, TermStats, term_overlap
@@ -60,18 +60,26 @@ class Detector:
              settings: Settings | None = None, params: ScoringParams | None = None,
              create: bool = True) -> "Detector":
         """Open the index at `path`, creating it (with `settings`, `model` or `encoder`) if `create` and missing."""
-        path = Path(path)
+        path = Path(path).resolve()
         params = params or ScoringParams.shipped()
         if not (path / "manifest.json").exists() and create:
             settings = settings or Settings(model=model or (encoder.name if encoder else Settings().model))
             encoder = encoder or encoders.load_encoder(settings.model)
-            store = Store.create(path, model=settings.model, dimension=encoder.dimension,
-                                 settings=settings.to_dict())
-            return cls(store, encoder, settings, params)
+            try:
+                store = Store.create(path, model=encoders.canonical_name(settings.model), dimension=encoder.dimension,
+                                     settings={**settings.to_dict(), "model": encoders.canonical_name(settings.model)})
+                return cls(store, encoder, settings, params)
+            except IndexExistsError:
+                pass  # another process created it meanwhile: open that one
         store = Store.open(path)
-        stored = Settings.from_dict(store.manifest["settings"])
-        wanted = model or (encoder.name if encoder else None)
-        if wanted is not None and wanted != store.manifest["model"]:
+        try:
+            stored = Settings.from_dict(store.manifest["settings"])
+        except (TypeError, ValueError) as exc:
+            store.close()
+            raise IndexFolderError(f"{path / 'manifest.json'} has invalid settings ({exc}): rebuild the index "
+                                   "into a new folder") from None
+        wanted = encoders.canonical_name(model or encoder.name) if (model or encoder) else None
+        if wanted is not None and wanted != encoders.canonical_name(store.manifest["model"]):
             store.close()
             raise IncompatibleIndexError(
                 f"{path} was built with model {store.manifest['model']!r}, not {wanted!r}: vectors of different models "
@@ -119,11 +127,12 @@ class Detector:
                 for batch in _batches(documents, batch_size):
                     batch_result, new_keys = self._index_batch(batch, snapshot)
                     result = result.merged(batch_result)
-                    self._recluster()
-                    cluster_of = self.store.cluster_map()
-                    for key in new_keys:
-                        record_decision(self.store, key, cluster_of)
-                    self.store.commit(snapshot)
+                    if new_keys or batch_result.metadata_updated:
+                        self._recluster()
+                        cluster_of = self.store.cluster_map()
+                        for key in new_keys:
+                            record_decision(self.store, key, cluster_of)
+                        self.store.commit(snapshot)
                     if progress:
                         progress(len(batch))
                     if committed:
@@ -200,10 +209,9 @@ class Detector:
         return RemoveResult(removed, missing)
 
     def _index_batch(self, batch: list[Document], snapshot: Snapshot) -> tuple[IndexResult, list[int]]:
-        latest = {doc.id: doc for doc in batch}  # a repeated id within a batch: the last text wins
         added, replaced, unchanged, updated, exact = [], [], [], [], []
         todo: list[tuple[Document, int | None]] = []
-        for doc in latest.values():
+        for doc in batch:  # ids are unique within a batch (see _batches)
             old = self.store.document(doc.id)
             if old is not None and old.content_hash == doc.content_hash:
                 if old.metadata != doc.metadata:
@@ -412,6 +420,7 @@ class Detector:
     def query(self, text: str, *, top: int = 10) -> list[Match]:
         """The indexed documents most similar to `text`, best first; the index is not changed."""
         query = TextView.of_text(text, self.encoder, self.settings)
+        digest = content_hash(text)
         if not query.sentences:
             return []
         snapshot = self.snapshot
@@ -427,7 +436,7 @@ class Detector:
         matches = []
         for key, found_by in sources.items():
             features = self._evidence(query, self._view(key), indexed=(False, True)).features()
-            score = self.scorer.score(features)
+            score = self.scorer.score(features, exact=docs[key].content_hash == digest)
             matches.append(Match(docs[key].id, score.probability, score.verdict, score.relation, features,
                                  sorted(found_by),
                                  cluster_of.get(key)))
@@ -499,11 +508,18 @@ def _with_days_apart(features: dict[str, float], a: str | None, b: str | None) -
 
 
 def _batches(documents: Iterable[Document], size: int) -> Iterator[list[Document]]:
+    """Batches of at most `size`; a batch ends before an id it already holds, so that a repeated id is a real
+    replacement of the earlier text (compared with it, decided on, reported), never a silent overwrite."""
     batch: list[Document] = []
+    ids: set[str] = set()
     for doc in documents:
+        if doc.id in ids:
+            yield batch
+            batch, ids = [], set()
         batch.append(doc)
+        ids.add(doc.id)
         if len(batch) >= size:
             yield batch
-            batch = []
+            batch, ids = [], set()
     if batch:
         yield batch

@@ -21,6 +21,7 @@ KNOWN_FIELDS = ("title", "source", "url", "published")
 _QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "‛": "'", "“": '"', "”": '"', "„": '"', "‟": '"',
                          "–": "-", "—": "-", "‐": "-", "‑": "-"})
 _SPACE = re.compile(r"\s+")
+_HAS_WORD = re.compile(r"[^\W_]")
 
 
 def normalise(text: str) -> str:
@@ -51,6 +52,8 @@ class Document:
             raise InputError(f"document id {self.id!r} is empty: give every document a non-empty id")
         if not isinstance(self.text, str) or not self.text.strip():
             raise InputError(f"document {self.id!r} has no text: empty or whitespace-only documents are not indexed")
+        if not _HAS_WORD.search(self.text):
+            raise InputError(f"document {self.id!r} has no words (only punctuation or symbols): it is not indexed")
         if self.published is not None:
             parse_published(self.published, self.id)
 
@@ -149,8 +152,12 @@ def check_size(document: Document, max_bytes: int | None, where: str = "") -> No
     size = len(document.text.encode("utf-8"))
     if size > max_bytes:
         prefix = f"{where}: " if where else ""
-        raise InputError(f"{prefix}document {document.id!r} is {size / 1e6:.1f} MB, over the limit of "
-                         f"{max_bytes / 1e6:.1f} MB; raise --max-bytes to index it (it will be slow)")
+        raise InputError(f"{prefix}document {document.id!r} is {_size(size)}, over the limit of {_size(max_bytes)}; "
+                         "raise --max-bytes to index it (it will be slow)")
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n:,} bytes"
 
 
 def read_jsonl(stream: IO[bytes] | IO[str], *, name: str = "<stdin>", id_field: str = "id",
@@ -181,10 +188,14 @@ def read_text_file(path: Path, *, max_bytes: int | None = None) -> Document:
 
 def read_paths(paths: Iterable[str | Path], *, id_field: str = "id", text_field: str = "text",
                stdin: IO[bytes] | None = None, max_bytes: int | None = None,
-               on_error: Callable[[InputError], None] | None = None) -> Iterator[Document]:
+               on_error: Callable[[InputError], None] | None = None,
+               _files: dict[str, Path] | None = None) -> Iterator[Document]:
     """Documents from .txt files, folders of them (recursively, sorted), .jsonl files and '-' (JSON lines on stdin).
 
-    A bad file or line raises InputError; with `on_error`, it is handed to on_error and reading goes on."""
+    A bad file or line raises InputError; with `on_error`, it is handed to on_error and reading goes on. Two .txt
+    files with one name in different folders would share an id: the second is an error."""
+    files_by_id: dict[str, Path] = {} if _files is None else _files
+
     def failed(error: InputError) -> None:
         if on_error is None:
             raise error
@@ -195,7 +206,7 @@ def read_paths(paths: Iterable[str | Path], *, id_field: str = "id", text_field:
         if str(raw) != "-" and path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in (".txt", ".jsonl"))
             yield from read_paths(files, id_field=id_field, text_field=text_field, max_bytes=max_bytes,
-                                  on_error=on_error)
+                                  on_error=on_error, _files=files_by_id)
         elif str(raw) == "-" or path.suffix.lower() == ".jsonl":
             if str(raw) != "-" and not path.exists():
                 failed(InputError(f"{path}: no such file or folder"))
@@ -211,6 +222,11 @@ def read_paths(paths: Iterable[str | Path], *, id_field: str = "id", text_field:
         elif not path.exists():
             failed(InputError(f"{path}: no such file or folder"))
         elif path.suffix.lower() == ".txt":
+            earlier = files_by_id.setdefault(path.stem, path)
+            if earlier != path:
+                failed(InputError(f"{path}: its id {path.stem!r} is taken by {earlier} in this run; rename one of "
+                                  "the two files"))
+                continue
             try:
                 document = read_text_file(path, max_bytes=max_bytes)
             except InputError as exc:

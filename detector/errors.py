@@ -13,6 +13,10 @@ class IndexFolderError(DetectorError):
     """An index folder is missing, corrupt or incompatible."""
 
 
+class IndexExistsError(IndexFolderError):
+    """An index was to be created where one already is."""
+
+
 class IncompatibleIndexError(IndexFolderError):
     """The index was built with another model or another format version."""
 

@@ -28,7 +28,7 @@ from typing import Any, Iterator
 
 from filelock import FileLock, Timeout
 
-from .errors import IncompatibleIndexError, IndexFolderError, IndexLockedError
+from .errors import IncompatibleIndexError, IndexExistsError, IndexFolderError, IndexLockedError
 from .minhash import LSHIndex
 from .vectors import VectorIndex
 
@@ -178,10 +178,11 @@ class Store:
     @classmethod
     def create(cls, path: str | Path, *, model: str, dimension: int, settings: dict[str, Any]) -> "Store":
         """A new, empty index at `path`. It is built in a hidden sibling folder and renamed into place, so a crash
-        never leaves half an index; if another process created one there first, that one is opened."""
-        path = Path(path)
+        never leaves half an index. IndexExistsError when there is one there already (or another process just
+        created it)."""
+        path = Path(path).resolve()
         if (path / MANIFEST).exists():
-            raise IndexFolderError(f"{path} already holds an index; open it instead of creating it")
+            raise IndexExistsError(f"{path} already holds an index; open it instead of creating it")
         if (path / DATABASE).exists():  # an index whose manifest was lost: a new manifest would mislabel its data
             raise IndexFolderError(f"{path} holds an index database ({DATABASE}) but no {MANIFEST}: the index is "
                                    "incomplete; rebuild it into a new folder (or remove this one)")
@@ -202,7 +203,7 @@ class Store:
         except OSError:
             shutil.rmtree(staging, ignore_errors=True)
             if (path / MANIFEST).exists():
-                return cls.open(path)
+                raise IndexExistsError(f"{path} was created by another process meanwhile") from None
             raise
         _fsync_dir(path.parent)
         return cls(path, manifest)
@@ -217,7 +218,9 @@ class Store:
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
             version = manifest["format_version"]
-            manifest["model"], manifest["dimension"], manifest["settings"]  # noqa: B018 - presence check
+            if not (isinstance(manifest["model"], str) and isinstance(manifest["dimension"], int)
+                    and manifest["dimension"] > 0 and isinstance(manifest["settings"], dict)):
+                raise ValueError("model, dimension or settings have the wrong type")
         except (ValueError, KeyError, TypeError) as exc:
             raise IndexFolderError(
                 f"{manifest_path} is corrupt ({exc!s}): rebuild the index into a new folder") from None

@@ -162,8 +162,9 @@ def test_dedup_of_a_known_id_with_another_text_replaces_it(run, tmp_index):
     run("-", input=lines_of([doc("a", FLOOD_WIRE)]))
     result = run("-", input=lines_of([doc("a", CHESS)]))
     assert result.exit_code == 0, result.output
-    rows = CliRunner().invoke(cli, ["report", "--index", str(tmp_index), "--format", "json", "a", "a"]).stdout
-    assert "Carlsen" in json.loads(rows)["aligned"][0]["a"]
+    query = CliRunner().invoke(cli, ["query", "--index", str(tmp_index), "--format", "json", "--text", CHESS])
+    [match] = json.loads(query.stdout)
+    assert (match["id"], match["relation"]) == ("a", "duplicate")  # "a" now holds the chess report
 
 
 def test_remove_command(fake_model, tmp_index):
