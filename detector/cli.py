@@ -294,7 +294,8 @@ def evaluate(data: str, model: str | None, fmt: str) -> None:
 
     result = evaluate_file(data, model=model)
     if fmt == "json":
-        click.echo(json.dumps({"data": data, "kind": type(result).__name__, **asdict(result)}, indent=2))
+        figures = {k: (None if isinstance(v, float) and v != v else v) for k, v in asdict(result).items()}  # NaN
+        click.echo(json.dumps({"data": data, "kind": type(result).__name__, **figures}, indent=2))
     else:
         click.echo("\n".join([data] + result.lines()))
 

@@ -16,7 +16,7 @@ from .config import Settings
 from .encoders import Encoder
 from .evidence import PairEvidence, Terms, TermStats, align, containment, specific_terms, term_overlap, word_ngrams
 from .minhash import content_words, jaccard, shingles, signature
-from .sentences import split_sentences
+from .sentences import split_sentences, words
 from .vectors import cosine_from_inner_product, document_vector
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -86,6 +86,11 @@ SENTENCE_FEATURES = ("cosine", "word_jaccard", "bigram_jaccard", "term_cosine", 
                      "token_set_ratio")
 
 
+def _content_or_all_words(text: str) -> list[str]:
+    """Content words; for a text made only of stop words ("It is what it is."), all its words."""
+    return content_words(text) or [w.lower() for w in words(text)]
+
+
 def _jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if a | b else 0.0
 
@@ -93,7 +98,7 @@ def _jaccard(a: set, b: set) -> float:
 def sentence_features(a: str, b: str, a_vector: np.ndarray, b_vector: np.ndarray) -> dict[str, float]:
     """Evidence that two short texts (sentences) say the same thing: embedding cosine, word and word-pair overlap
     of content words, specific terms, whether their numbers differ, relative length, and fuzzy token overlap."""
-    words_a, words_b = content_words(a), content_words(b)
+    words_a, words_b = _content_or_all_words(a), _content_or_all_words(b)
     bigrams_a = {" ".join(words_a[i:i + 2]) for i in range(len(words_a) - 1)}
     bigrams_b = {" ".join(words_b[i:i + 2]) for i in range(len(words_b) - 1)}
     numbers_a, numbers_b = set(_NUMBER.findall(a)), set(_NUMBER.findall(b))

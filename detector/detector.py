@@ -6,8 +6,10 @@ index():  read -> exact duplicates by content hash -> sentences -> encode -> Min
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -36,6 +38,15 @@ EXACT, MINHASH, EMBEDDING = "exact", "minhash", "embedding"
 #: the number of texts has grown by this factor since the last rescoring (term rarity then moves little).
 RESCORE_EVERY_BATCH_BELOW = 2_000
 RESCORE_GROWTH = 1.25
+
+
+def _consistently(method):
+    """Run a reading method inside one read transaction of one committed generation (see Detector._consistent)."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self._consistent():
+            return method(self, *args, **kwargs)
+    return wrapper
 
 
 class Detector:
@@ -101,6 +112,21 @@ class Detector:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @contextmanager
+    def _consistent(self) -> Iterator[None]:
+        """Read the database and the vector files of one committed generation, even while a writer commits."""
+        while True:
+            snapshot = self.snapshot
+            reading = self.store.reading()
+            reading.__enter__()
+            if self.store.generation == snapshot.generation:
+                break
+            reading.__exit__(None, None, None)  # a commit landed in between: load that one
+        try:
+            yield
+        finally:
+            reading.__exit__(None, None, None)
 
     @property
     def snapshot(self) -> Snapshot:
@@ -169,6 +195,7 @@ class Detector:
         self.index(documents, batch_size=batch_size, lock_timeout=lock_timeout, committed=emit)
         return decisions
 
+    @_consistently
     def decisions(self, ids: list[str], *, policy: str = "rewrite", canonical: str = "earliest",
                   allowed: frozenset[str] | None = None) -> list[Decision]:
         """The stored decisions of indexed documents, under `policy`."""
@@ -403,6 +430,7 @@ class Detector:
         self.store.set_clusters(assignment.cluster_of, assignment.merges, assignment.next_number)
 
     # ---- reading -------------------------------------------------------------------------------------------
+    @_consistently
     def clusters(self) -> list[Cluster]:
         """Every story cluster, singletons included, ordered by their first-indexed member."""
         docs = self.store.summaries()
@@ -417,6 +445,7 @@ class Detector:
         """Document id -> cluster id, for every indexed document."""
         return {member: c.id for c in self.clusters() for member in c.members}
 
+    @_consistently
     def query(self, text: str, *, top: int = 10) -> list[Match]:
         """The indexed documents most similar to `text`, best first; the index is not changed."""
         query = TextView.of_text(text, self.encoder, self.settings)
@@ -443,6 +472,7 @@ class Detector:
         matches.sort(key=lambda m: (-m.probability, m.id))
         return matches[:top]
 
+    @_consistently
     def report(self, a_id: str, b_id: str) -> PairReport:
         """The full similarity report of two indexed documents."""
         a, b = (self._require(x) for x in (a_id, b_id))
@@ -460,7 +490,8 @@ class Detector:
         for doc in (a, b):
             decision = self.store.decision(doc.key)
             if decision is not None and decision.matched_id is not None:
-                lineage.append(f"{doc.id} arrived as a {decision.relation} of {decision.matched_id}")
+                gone = " (that text has since been replaced or removed)" if decision.matched_key is None else ""
+                lineage.append(f"{doc.id} arrived as a {decision.relation} of {decision.matched_id}{gone}")
         return PairReport(a.id, b.id, score.probability, score.verdict, score.relation, features,
                           stored.sources if stored else [], aligned, evidence.terms.shared,
                           len(view_a.sentences), len(view_b.sentences), cluster_of.get(a.key),
@@ -472,6 +503,7 @@ class Detector:
             raise UnknownDocumentError(f"no document {doc_id!r} in {self.store.path}: see `detector clusters` for ids")
         return doc
 
+    @_consistently
     def info(self) -> dict:
         """What the index holds and how it was built."""
         candidates, confirmed = self.store.count_pairs()

@@ -133,24 +133,34 @@ def evaluate_file(path: str, *, encoder=None, model: str | None = None, progress
     from pathlib import Path
 
     from .detector import Detector
-    from .documents import read_jsonl
+    from .documents import document_from_record
     from . import encoders
     from .config import DEFAULT_MODEL
     from .errors import InputError
     from .pairs import score_pairs
 
     with open(path, "rb") as handle:
-        first = next((line for line in handle if line.strip()), None)
-    if first is None:
+        lines = [(n, line) for n, line in enumerate(handle, start=1) if line.strip()]
+    if not lines:
         raise InputError(f"{path}: no data")
-    try:
-        fields = json.loads(first)
-    except json.JSONDecodeError:
-        raise InputError(f"{path}:1: malformed JSON") from None
+    rows = []
+    for number, line in lines:
+        try:
+            row = json.loads(line.decode("utf-8-sig" if number == 1 else "utf-8"))
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}:{number}: not UTF-8 (byte {exc.start}): re-encode the file as UTF-8") from None
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{number}: malformed JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise InputError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
+        rows.append((number, row))
+    fields = rows[0][1]
     started = time.perf_counter()
     if "story" in fields:
-        with open(path, "rb") as handle:
-            docs = list(read_jsonl(handle, name=str(path)))
+        docs = [document_from_record(row, where=f"{path}:{number}") for number, row in rows]
+        missing = [number for number, row in rows if "story" not in row]
+        if missing:
+            raise InputError(f"{path}:{missing[0]}: no `story` label (every document of a story set needs one)")
         truth = [str(d.extra.get("story")) for d in docs]
         with tempfile.TemporaryDirectory(prefix="detector-eval-") as folder:
             with Detector.open(Path(folder) / "index", model=model, encoder=encoder) as detector:
@@ -159,14 +169,12 @@ def evaluate_file(path: str, *, encoder=None, model: str | None = None, progress
         predicted = [cluster_of[d.id] for d in docs]
         return clustering_evaluation(truth, predicted, time.perf_counter() - started)
     if {"a", "b", "label"} <= set(fields):
-        rows = []
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError:
-                        raise InputError(f"{path}:{number}: malformed JSON") from None
+        for number, row in rows:
+            if not all(isinstance(row.get(k), str) and row[k].strip() for k in ("a", "b")) \
+                    or row.get("label") not in (0, 1, True, False):
+                raise InputError(f"{path}:{number}: a pair needs non-empty text fields `a` and `b` and a `label` "
+                                 "of 0 or 1")
+        rows = [row for _, row in rows]
         encoder = encoder or encoders.load_encoder(model or DEFAULT_MODEL)
         scores = score_pairs([(r["a"], r["b"]) for r in rows], encoder=encoder)
         return pair_evaluation([int(r["label"]) for r in rows], [s.score for s in scores],

@@ -22,6 +22,7 @@ STORY = "same_story"
 UNRELATED = "different"
 #: from the closest relation to the loosest; story clusters join all but "different".
 RELATIONS = (DUPLICATE, REWRITE, STORY, UNRELATED)
+Z_LIMIT = 4.0
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,8 @@ class Scorer:
         model = self.params.sentence
         if model is None:
             raise ValueError("the shipped parameters have no sentence model: run scripts/calibrate.py --write")
-        z = [(features[name] - mean) / scale
+        # clipped: far outside the fitted range, products of standardised features would extrapolate wildly
+        z = [max(-Z_LIMIT, min(Z_LIMIT, (features[name] - mean) / scale))
              for name, mean, scale in zip(model["features"], model["means"], model["scales"])]
         names = list(model["features"])
         total = model["intercept"]

@@ -319,6 +319,19 @@ class Store:
         finally:
             self._lock.release()
 
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """One read transaction: every query inside sees the same committed state (a no-op inside writing())."""
+        if self._writing or self._db.in_transaction:  # already inside one: nested reads share it
+            yield
+            return
+        self._db.execute("BEGIN")
+        try:
+            self._db.execute("SELECT value FROM state LIMIT 1").fetchall()  # take the read snapshot now
+            yield
+        finally:
+            self._db.execute("COMMIT")
+
     def commit(self, snapshot: Snapshot) -> None:
         """Write the snapshot as a new generation and commit everything done in this transaction."""
         if not self._writing:
@@ -437,6 +450,8 @@ class Store:
         self._db.execute("DELETE FROM pairs WHERE a_key = ? OR b_key = ?", (key, key))
         self._db.execute("DELETE FROM clusters WHERE doc_key = ?", (key,))
         self._db.execute("DELETE FROM decisions WHERE doc_key = ?", (key,))
+        # lineage of later documents still names it, but no longer points at a document that is gone
+        self._db.execute("UPDATE decisions SET matched_key = NULL WHERE matched_key = ?", (key,))
         self._db.execute("DELETE FROM documents WHERE key = ?", (key,))
         return sentence_keys
 

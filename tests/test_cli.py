@@ -359,3 +359,38 @@ def test_index_folder_with_a_binary_file_skips_it_on_request(runner, fake_model,
     stopped = invoke(runner, "index", "--index", tmp_path / "other", *FAKE, folder)
     assert stopped.exit_code == 1
     assert stopped.stderr.splitlines()[-1].startswith(f"Error: {folder / 'image.txt'}: looks binary")
+
+
+def test_txt_files_with_one_name_in_two_folders_are_an_error(runner, fake_model, tmp_path, tmp_index):
+    for sub, text in (("x", FLOOD_WIRE), ("y", CHESS)):
+        (tmp_path / "coll" / sub).mkdir(parents=True)
+        (tmp_path / "coll" / sub / "story.txt").write_text(text, encoding="utf-8")
+    result = invoke(runner, "index", "--index", tmp_index, *FAKE, tmp_path / "coll")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1].startswith(
+        f"Error: {tmp_path / 'coll' / 'y' / 'story.txt'}: its id 'story' is taken by "
+        f"{tmp_path / 'coll' / 'x' / 'story.txt'} in this run; rename one of the two files")
+
+
+def test_report_of_a_document_with_itself_is_refused(runner, index):
+    result = invoke(runner, "report", "--index", index, "wire", "wire")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == "Error: give two different ids (both are 'wire')"
+
+
+def test_query_file_that_is_not_utf8(runner, index, tmp_path):
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("café au lait".encode("latin-1"))
+    result = invoke(runner, "query", "--index", index, latin)
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {latin}: not UTF-8 (byte 3): re-encode the file as UTF-8\n"
+
+
+def test_manifest_with_invalid_settings_is_refused(runner, index):
+    manifest = json.loads((index / "manifest.json").read_text())
+    manifest["settings"]["num_perm"] = 5
+    (index / "manifest.json").write_text(json.dumps(manifest))
+    result = invoke(runner, "info", "--index", index)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {index / 'manifest.json'} has invalid settings (num_perm=5 must be "
+                                    "between 16 and 1024)")

@@ -178,3 +178,21 @@ def test_remove_command(fake_model, tmp_index):
     ids = [json.loads(line)["id"] for line in
            runner.invoke(cli, ["clusters", "--index", str(tmp_index), "--format", "jsonl"]).stdout.splitlines()]
     assert "copy" not in ids and len(ids) == 5
+
+
+def test_dedup_writes_every_line_once_when_an_id_repeats(run):
+    lines = [{"id": "a", "text": FLOOD_WIRE}, {"id": "c", "text": FLOOD_WIRE}, {"id": "a", "text": CHESS}]
+    result = run("--policy", "duplicate", "-", input="".join(json.dumps(r) + "\n" for r in lines))
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["id"], r["text"][:20]) for r in rows] == [(r["id"], r["text"][:20]) for r in lines]
+    # c is an exact copy of the first text of a, decided before a was replaced
+    assert (rows[1]["dedup"]["status"], rows[1]["dedup"]["matched_id"]) == ("duplicate", "a")
+    assert rows[2]["dedup"]["status"] == "new"
+
+
+def test_lineage_says_when_the_matched_text_is_gone(detector):
+    detector.add_many(stream())
+    detector.remove(["wire"])
+    assert detector.report("copy", "rewrite").lineage[0] == (
+        "copy arrived as a duplicate of wire (that text has since been replaced or removed)")

@@ -209,3 +209,9 @@ def test_read_paths_is_lazy(tmp_path: Path):
     reader = read_paths([tmp_path / "missing.txt"])
     with pytest.raises(InputError):
         next(reader)
+
+
+@pytest.mark.parametrize("text", ["***", "— — —", "\u200b\u200b"])
+def test_text_without_words_is_refused(text):
+    with pytest.raises(InputError, match="has no words|has no text"):
+        Document(id="x", text=text)

@@ -137,3 +137,13 @@ def test_readers_keep_working_while_a_writer_holds_the_index(tmp_path, detector_
         release.set()
         thread.join(10)
     assert "rewrite" in {d.id for d in reader.store.all_documents()}
+
+
+def test_two_processes_creating_one_index_both_land(tmp_path, detector_factory):
+    index = tmp_path / "fresh"
+    parts = [corpus(tmp_path / f"part{i}.jsonl", 6) for i in (1, 2)]
+    workers = [start("index", "--index", str(index), "--model", "fake-hash-encoder", str(p)) for p in parts]
+    for worker in workers:
+        _, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
+    assert consistent(detector_factory, index) == {f"doc{i:04d}" for i in range(6)}
