@@ -56,22 +56,21 @@ def record_decision(store: Store, key: int, cluster_of: dict[int, str]) -> None:
     """Store the decision for a document just indexed and clustered: the earlier document of its own story that it
     is most closely related to, if any (a closer document that the clustering put in another story does not count,
     so that decisions agree with the clusters)."""
-    seq = {d.key: d.seq for d in store.documents_by_key([key]).values()}
+    # keys grow with every arrival (a replaced text gets a new key), so a smaller key arrived earlier
     rank = {relation: i for i, relation in enumerate(RELATIONS)}
     best = None
     for pair in store.pairs_of(key):
         other = pair.b_key if pair.a_key == key else pair.a_key
         if pair.relation not in (DUPLICATE, REWRITE, STORY) or cluster_of.get(other) != cluster_of.get(key):
             continue
-        seq.update({d.key: d.seq for d in store.documents_by_key([other]).values()})
-        if seq.get(other, seq[key]) >= seq[key]:
+        if other >= key:
             continue  # only documents that were there first
-        option = (rank[pair.relation], -pair.probability, seq[other], other, pair)
-        best = option if best is None or option[:4] < best[:4] else best
+        option = (rank[pair.relation], -pair.probability, other, pair)
+        best = option if best is None or option[:3] < best[:3] else best
     if best is None:
         store.put_decision(key, None, None, None, None)
     else:
-        pair, other = best[4], best[3]
+        pair, other = best[3], best[2]
         store.put_decision(key, other, store.documents_by_key([other])[other].id, pair.relation, pair.probability)
 
 

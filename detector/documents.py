@@ -222,8 +222,8 @@ def read_paths(paths: Iterable[str | Path], *, id_field: str = "id", text_field:
         elif not path.exists():
             failed(InputError(f"{path}: no such file or folder"))
         elif path.suffix.lower() == ".txt":
-            earlier = files_by_id.setdefault(path.stem, path)
-            if earlier != path:
+            earlier = files_by_id.setdefault(path.stem, path.resolve())
+            if earlier != path.resolve():
                 failed(InputError(f"{path}: its id {path.stem!r} is taken by {earlier} in this run; rename one of "
                                   "the two files"))
                 continue

@@ -27,9 +27,9 @@ def pair_text(report: PairReport, *, width: int = 100) -> str:
         "",
         "scores:",
     ]
-    lines += [f"  {FEATURE_LABELS.get(k, k):<42} {v:.3f}" for k, v in report.features.items()]
+    lines += [f"  {FEATURE_LABELS.get(k, k):<48} {v:.3f}" for k, v in report.features.items()]
     lines += ["", f"shared specific terms: {', '.join(report.shared_terms[:30]) or '(none)'}", "",
-              f"aligned sentences (cosine >= {report.align_threshold:.2f}; {report.a_id}: {report.a_sentences} "
+              f"aligned sentences (cosine >= {report.align_threshold:.3f}; {report.a_id}: {report.a_sentences} "
               f"sentences, {report.b_id}: {report.b_sentences}; or sharing a quotation): {len(report.aligned)}"]
     for pair in report.aligned:
         lines.append(f"  [{pair.similarity:.3f}] A{pair.a_index}: " + _clip(pair.a_text, width))

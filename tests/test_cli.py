@@ -394,3 +394,9 @@ def test_manifest_with_invalid_settings_is_refused(runner, index):
     assert result.exit_code == 1
     assert result.stderr.startswith(f"Error: {index / 'manifest.json'} has invalid settings (num_perm=5 must be "
                                     "between 16 and 1024)")
+
+
+def test_the_same_file_named_twice_is_not_a_collision(runner, fake_model, articles, tmp_index):
+    result = invoke(runner, "index", "--index", tmp_index, *FAKE, articles, (articles / "wire.txt").resolve())
+    assert result.exit_code == 0, result.output
+    assert "4 unchanged" not in result.stderr and result.stderr.startswith("indexed 4 new")

@@ -196,3 +196,10 @@ def test_lineage_says_when_the_matched_text_is_gone(detector):
     detector.remove(["wire"])
     assert detector.report("copy", "rewrite").lineage[0] == (
         "copy arrived as a duplicate of wire (that text has since been replaced or removed)")
+
+
+def test_a_replacement_is_compared_with_documents_that_came_after_the_first_text(detector):
+    # a's first text is the wire story; c arrives; then a's text becomes an exact copy of c
+    detector.add_many([doc("a", FLOOD_WIRE), doc("c", CHESS)])
+    decision = detector.add(doc("a", CHESS), policy="duplicate")
+    assert (decision.status, decision.matched_id, decision.relation) == ("duplicate", "c", "duplicate")

@@ -20,12 +20,12 @@ WORKER = Path(__file__).parent / "cli_worker.py"
 TEXTS = [FLOOD_WIRE, FLOOD_REWRITE, FLOOD_OTHER_EVENT, CHESS]
 
 
-def corpus(path: Path, n: int) -> Path:
+def corpus(path: Path, n: int, prefix: str = "doc") -> Path:
     """n documents: variants of four texts, each made distinct by a numbered closing line."""
     with open(path, "w", encoding="utf-8") as out:
         for i in range(n):
-            text = TEXTS[i % len(TEXTS)] + f"\n\nUpdate number {i} was filed by desk {i * 7919 % 1000}."
-            out.write(json.dumps({"id": f"doc{i:04d}", "text": text}) + "\n")
+            text = TEXTS[i % len(TEXTS)] + f"\n\nUpdate {prefix} {i} was filed by desk {i * 7919 % 1000}."
+            out.write(json.dumps({"id": f"{prefix}{i:04d}", "text": text}) + "\n")
     return path
 
 
@@ -103,13 +103,13 @@ def test_second_writer_waits_then_fails_clearly(tmp_path, detector_factory):
 def test_two_writers_at_once_both_land(tmp_path, detector_factory):
     index = tmp_path / "index"
     detector_factory(index).index([doc("seed", FLOOD_WIRE)])
-    first, second = (corpus(tmp_path / f"part{i}.jsonl", 12) for i in (1, 2))
-    # the same ids in both: the second writer sees the first one's documents as unchanged
+    first, second = (corpus(tmp_path / f"part{i}.jsonl", 12, prefix=f"w{i}-") for i in (1, 2))
     workers = [start("index", "--index", str(index), "--batch-size", "2", str(p)) for p in (first, second)]
     for worker in workers:
         _, err = worker.communicate(timeout=120)
         assert worker.returncode == 0, err
-    assert consistent(detector_factory, index) == {"seed"} | {f"doc{i:04d}" for i in range(12)}
+    expected = {"seed"} | {f"w{w}-{i:04d}" for w in (1, 2) for i in range(12)}
+    assert consistent(detector_factory, index) == expected
 
 
 def test_readers_keep_working_while_a_writer_holds_the_index(tmp_path, detector_factory):
@@ -141,9 +141,30 @@ def test_readers_keep_working_while_a_writer_holds_the_index(tmp_path, detector_
 
 def test_two_processes_creating_one_index_both_land(tmp_path, detector_factory):
     index = tmp_path / "fresh"
-    parts = [corpus(tmp_path / f"part{i}.jsonl", 6) for i in (1, 2)]
+    parts = [corpus(tmp_path / f"part{i}.jsonl", 6, prefix=f"w{i}-") for i in (1, 2)]
     workers = [start("index", "--index", str(index), "--model", "fake-hash-encoder", str(p)) for p in parts]
     for worker in workers:
         _, err = worker.communicate(timeout=120)
         assert worker.returncode == 0, err
-    assert consistent(detector_factory, index) == {f"doc{i:04d}" for i in range(6)}
+    assert consistent(detector_factory, index) == {f"w{w}-{i:04d}" for w in (1, 2) for i in range(6)}
+
+
+def test_a_read_never_mixes_two_generations(tmp_path, detector_factory, monkeypatch):
+    index = tmp_path / "index"
+    writer = detector_factory(index)
+    writer.index([doc("wire", FLOOD_WIRE), doc("chess", CHESS)])
+    reader = detector_factory(index, create=False)
+    reader.clusters()
+    writer.index([doc("italy", FLOOD_OTHER_EVENT)])  # the reader's vectors are now one generation behind
+    load = reader.store.load_snapshot
+    landed = []
+
+    def load_then_another_commit(**kwargs):
+        snapshot = load(**kwargs)
+        if not landed:  # a writer commits between the reader loading the files and reading the database
+            landed.append(writer.index([doc("late", FLOOD_REWRITE)]))
+        return snapshot
+
+    monkeypatch.setattr(reader.store, "load_snapshot", load_then_another_commit)
+    report = reader.report("wire", "late")  # "late" is in the database and, after reloading, in the vectors
+    assert landed and report.b_sentences > 0 and report.same_story

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from conftest import TEST_PARAMS
 
@@ -67,3 +68,22 @@ def test_rarity_leaves_the_pair_out():
     assert stats.rarity("severansk", members=2, pair_size=2) == pytest.approx(1.0)
     # ten other texts of twelve hold it: it says little
     assert TermStats(12, {"severansk": 12}).rarity("severansk", members=2, pair_size=2) < 0.25
+
+
+def test_sentence_features_far_outside_the_fitted_range_are_clipped():
+    params = replace(TEST_PARAMS, sentence={"features": ["cosine"], "means": [0.0], "scales": [1.0],
+                                            "weights": {"cosine": 1.0}, "intercept": 0.0, "threshold": 0.5})
+    scorer = Scorer(params)
+    at_limit = scorer.score_sentences({"cosine": 4.0, "token_set_ratio": 0.5}).probability
+    assert scorer.score_sentences({"cosine": 100.0, "token_set_ratio": 0.5}).probability == at_limit
+    assert at_limit == pytest.approx(1 / (1 + 2.718281828459045 ** -4))
+
+
+def test_sentences_of_stop_words_only_are_compared_on_all_their_words():
+    from detector.compare import sentence_features
+
+    vector = np.ones(4, dtype=np.float32) / 2
+    same = sentence_features("It is what it is.", "It is what it is.", vector, vector)
+    other = sentence_features("It is what it is.", "They were not there.", vector, vector)
+    assert (same["word_jaccard"], same["length_ratio"]) == (1.0, 1.0)
+    assert other["word_jaccard"] == 0.0 and other["length_ratio"] > 0
