@@ -4,10 +4,13 @@ duplicate under a policy (which relations the user treats as duplicates)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Iterable
 
+from . import clusters as story_clusters
+from .documents import Document
 from .scoring import DUPLICATE, RELATIONS, REWRITE, STORY
-from .store import Store, StoredDecision
+from .records import StoredDecision
+from .store import Store
 
 #: policy -> the relations that make a document a duplicate of an earlier one.
 POLICIES: dict[str, frozenset[str]] = {
@@ -80,3 +83,52 @@ def decision_for(stored: StoredDecision | None, *, doc_id: str, policy: frozense
     status = DUPLICATE_STATUS if relation in policy else NEW
     return Decision(doc_id, status, relation, stored.matched_id if stored else None, cluster,
                     stored.score if stored else None, canonical_id)
+
+
+class DedupSteps:
+    """The dedup step of a Detector (mixed into it): add, add_many and stored decisions."""
+
+    def add(self, document: Document, *, policy: str = "rewrite", canonical: str = "earliest",
+            lock_timeout: float = 60.0) -> Decision:
+        """Index one document and say whether it duplicates one seen before (see add_many)."""
+        return self.add_many([document], policy=policy, canonical=canonical, lock_timeout=lock_timeout)[0]
+
+    def add_many(self, documents: Iterable[Document], *, policy: str = "rewrite", canonical: str = "earliest",
+                 batch_size: int = 64, lock_timeout: float = 60.0,
+                 decided: Callable[[list[Decision]], None] | None = None) -> list[Decision]:
+        """Index documents and return a Decision for each, in order. A document is a duplicate when the earlier
+        document it is closest to (indexed before it, or earlier in this call) has a relation in `policy`:
+        "duplicate" (copies), "rewrite" (copies and rewrites) or "same_story" (any report of the same story).
+        `canonical`: "earliest" (published, else first seen) or "longest". Each batch's decisions are stored in
+        the index when it commits, and handed to `decided` then: a decision given out is never lost."""
+        allowed = check_policy(policy)
+        story_clusters.check_canonical(canonical)
+        decisions: list[Decision] = []
+
+        def emit(batch: list[Document]) -> None:
+            made = self.decisions([doc.id for doc in batch], policy=policy, canonical=canonical, allowed=allowed)
+            decisions.extend(made)
+            if decided:
+                decided(made)
+
+        self.index(documents, batch_size=batch_size, lock_timeout=lock_timeout, committed=emit)
+        return decisions
+
+    def decisions(self, ids: list[str], *, policy: str = "rewrite", canonical: str = "earliest",
+                  allowed: frozenset[str] | None = None) -> list[Decision]:
+        """The stored decisions of indexed documents, under `policy`."""
+        with self._consistent():
+            allowed = allowed or check_policy(policy)
+            docs = {doc_id: self._require(doc_id) for doc_id in ids}
+            cluster_of = {doc.key: self.store.cluster_of(doc.key) or "?" for doc in docs.values()}
+            members: dict[str, list] = {}
+            for summary in self.store.summaries(sorted(set(cluster_of.values()))):
+                cluster = cluster_of.get(summary.key) or self.store.cluster_of(summary.key)
+                members.setdefault(cluster, []).append(summary)
+            made = []
+            for doc_id in ids:
+                doc = docs[doc_id]
+                cluster = cluster_of[doc.key]
+                made.append(decision_for(self.store.decision(doc.key), doc_id=doc_id, policy=allowed, cluster=cluster,
+                                         canonical_id=story_clusters.representative(members[cluster], canonical).id))
+            return made

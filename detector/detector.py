@@ -18,18 +18,19 @@ import numpy as np
 
 from . import clusters as story_clusters
 from .config import ScoringParams, Settings
-from .documents import Document, content_hash, parse_published
+from .documents import Document, batches, content_hash, parse_published
 from . import encoders
 from .encoders import Encoder
 from .errors import IncompatibleIndexError, IndexExistsError, IndexFolderError, UnknownDocumentError
 from .compare import TextView, compare
-from .dedup import Decision, check_policy, decision_for, record_decision
+from .dedup import DedupSteps, record_decision
 from .evidence import PairEvidence, Terms, TermStats, term_overlap
 from .minhash import shingles, signature, signature_from_bytes, signature_to_bytes
 from .results import AlignedSentences, Cluster, IndexResult, Match, PairReport, RemoveResult
 from .scoring import Scorer
 from .sentences import split_sentences
-from .store import Snapshot, StoredPair, Store
+from .records import StoredPair
+from .store import Snapshot, Store
 
 log = logging.getLogger("detector")
 
@@ -49,7 +50,7 @@ def _consistently(method):
     return wrapper
 
 
-class Detector:
+class Detector(DedupSteps):
     """An open index. Use `Detector.open(path)`; close it (or use `with`) when done."""
 
     def __init__(self, store: Store, encoder: Encoder, settings: Settings, params: ScoringParams) -> None:
@@ -150,7 +151,7 @@ class Detector:
         try:
             with self.store.writing(timeout=lock_timeout):
                 snapshot = self.snapshot
-                for batch in _batches(documents, batch_size):
+                for batch in batches(documents, batch_size):
                     batch_result, new_keys = self._index_batch(batch, snapshot)
                     result = result.merged(batch_result)
                     if new_keys or batch_result.metadata_updated:
@@ -168,50 +169,6 @@ class Detector:
             self._reset()
             raise
         return result.merged(IndexResult(seconds=time.perf_counter() - started))
-
-    def add(self, document: Document, *, policy: str = "rewrite", canonical: str = "earliest",
-            lock_timeout: float = 60.0) -> Decision:
-        """Index one document and say whether it duplicates one seen before (see add_many)."""
-        return self.add_many([document], policy=policy, canonical=canonical, lock_timeout=lock_timeout)[0]
-
-    def add_many(self, documents: Iterable[Document], *, policy: str = "rewrite", canonical: str = "earliest",
-                 batch_size: int = 64, lock_timeout: float = 60.0,
-                 decided: Callable[[list[Decision]], None] | None = None) -> list[Decision]:
-        """Index documents and return a Decision for each, in order. A document is a duplicate when the earlier
-        document it is closest to (indexed before it, or earlier in this call) has a relation in `policy`:
-        "duplicate" (copies), "rewrite" (copies and rewrites) or "same_story" (any report of the same story).
-        `canonical`: "earliest" (published, else first seen) or "longest". Each batch's decisions are stored in
-        the index when it commits, and handed to `decided` then: a decision given out is never lost."""
-        allowed = check_policy(policy)
-        story_clusters.check_canonical(canonical)
-        decisions: list[Decision] = []
-
-        def emit(batch: list[Document]) -> None:
-            made = self.decisions([doc.id for doc in batch], policy=policy, canonical=canonical, allowed=allowed)
-            decisions.extend(made)
-            if decided:
-                decided(made)
-
-        self.index(documents, batch_size=batch_size, lock_timeout=lock_timeout, committed=emit)
-        return decisions
-
-    @_consistently
-    def decisions(self, ids: list[str], *, policy: str = "rewrite", canonical: str = "earliest",
-                  allowed: frozenset[str] | None = None) -> list[Decision]:
-        """The stored decisions of indexed documents, under `policy`."""
-        allowed = allowed or check_policy(policy)
-        docs = {doc_id: self._require(doc_id) for doc_id in ids}
-        cluster_of = {doc.key: self.store.cluster_of(doc.key) or "?" for doc in docs.values()}
-        members: dict[str, list] = {}
-        for summary in self.store.summaries(sorted(set(cluster_of.values()))):
-            members.setdefault(cluster_of.get(summary.key) or self.store.cluster_of(summary.key), []).append(summary)
-        made = []
-        for doc_id in ids:
-            doc = docs[doc_id]
-            cluster = cluster_of[doc.key]
-            made.append(decision_for(self.store.decision(doc.key), doc_id=doc_id, policy=allowed, cluster=cluster,
-                                     canonical_id=story_clusters.representative(members[cluster], canonical).id))
-        return made
 
     def remove(self, ids: Iterable[str], *, lock_timeout: float = 60.0) -> RemoveResult:
         """Delete documents from every part of the index (text, sentences, vectors, LSH, pairs, decisions) and
@@ -537,21 +494,3 @@ def _with_days_apart(features: dict[str, float], a: str | None, b: str | None) -
     if a and b:
         features["days_apart"] = abs((parse_published(a) - parse_published(b)).total_seconds()) / 86400.0
     return features
-
-
-def _batches(documents: Iterable[Document], size: int) -> Iterator[list[Document]]:
-    """Batches of at most `size`; a batch ends before an id it already holds, so that a repeated id is a real
-    replacement of the earlier text (compared with it, decided on, reported), never a silent overwrite."""
-    batch: list[Document] = []
-    ids: set[str] = set()
-    for doc in documents:
-        if doc.id in ids:
-            yield batch
-            batch, ids = [], set()
-        batch.append(doc)
-        ids.add(doc.id)
-        if len(batch) >= size:
-            yield batch
-            batch, ids = [], set()
-    if batch:
-        yield batch

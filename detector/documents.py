@@ -235,3 +235,21 @@ def read_paths(paths: Iterable[str | Path], *, id_field: str = "id", text_field:
                 yield document
         else:
             failed(InputError(f"{path}: unsupported file type {path.suffix!r}; give .txt or .jsonl files, or a folder"))
+
+
+def batches(documents: Iterable[Document], size: int) -> Iterator[list[Document]]:
+    """Batches of at most `size`; a batch ends before an id it already holds, so that a repeated id is a real
+    replacement of the earlier text (compared with it, decided on, reported), never a silent overwrite."""
+    batch: list[Document] = []
+    ids: set[str] = set()
+    for doc in documents:
+        if doc.id in ids:
+            yield batch
+            batch, ids = [], set()
+        batch.append(doc)
+        ids.add(doc.id)
+        if len(batch) >= size:
+            yield batch
+            batch, ids = [], set()
+    if batch:
+        yield batch
