@@ -6,10 +6,13 @@ from .documents import Document, content_hash, normalise, read_paths
 from .encoders import Encoder, SentenceTransformerEncoder
 from .errors import (DetectorError, IncompatibleIndexError, IndexFolderError, IndexLockedError, InputError,
                      UnknownDocumentError)
-from .results import AlignedSentences, Cluster, IndexResult, Match, PairReport
+from .dedup import POLICIES, Decision
+from .pairs import PairScore, score_pairs
+from .results import AlignedSentences, Cluster, IndexResult, Match, PairReport, RemoveResult
 
 __all__ = [
-    "DEFAULT_MODEL", "AlignedSentences", "Cluster", "Detector", "DetectorError", "Document", "Encoder",
+    "DEFAULT_MODEL", "POLICIES", "AlignedSentences", "Cluster", "Decision", "Detector", "DetectorError", "Document",
+    "Encoder", "PairScore", "RemoveResult", "score_pairs",
     "IncompatibleIndexError", "IndexFolderError", "IndexLockedError", "IndexResult", "InputError", "Match",
     "PairReport", "ScoringParams", "SentenceTransformerEncoder", "Settings", "UnknownDocumentError", "content_hash",
     "normalise", "read_paths",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -54,3 +55,34 @@ def test_python_dash_m_detector():
                             check=True, cwd=ROOT)
     assert result.stdout == "detector, version 0.1.0\n"
 
+
+
+README = Path(__file__).parent.parent / "README.md"
+
+
+def test_the_readme_documents_every_command_and_names_only_real_ones():
+    text = README.read_text(encoding="utf-8")
+    shell = "\n".join(re.findall(r"```sh\n(.*?)```", text, flags=re.DOTALL))
+    named = set(re.findall(r"^(?:cat \S+ \| )?detector ([a-z-]+)", shell, flags=re.MULTILINE))
+    named |= set(re.findall(r"`detector ([a-z-]+)", text))
+    assert named == set(cli.commands)
+
+
+def test_the_readme_setup_commands_are_makefile_targets_and_ci_runs_the_test_one():
+    text = README.read_text(encoding="utf-8")
+    makefile = (README.parent / "Makefile").read_text(encoding="utf-8")
+    for target in ("demo", "test"):
+        assert f"make {target}" in text
+        assert re.search(rf"^{target}:", makefile, flags=re.MULTILINE)
+    assert "make test" in (README.parent / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_the_readme_python_examples_use_real_names():
+    import detector
+
+    text = README.read_text(encoding="utf-8")
+    for name in re.findall(r"detector\.(\w+)\(", text):
+        assert hasattr(detector.Detector, name), name
+    for name in re.findall(r"^from detector import (.+)$", text, flags=re.MULTILINE):
+        for item in name.split(","):
+            assert hasattr(detector, item.strip()), item
