@@ -160,15 +160,6 @@ def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n:,} bytes"
 
 
-def read_jsonl(stream: IO[bytes] | IO[str], *, name: str = "<stdin>", id_field: str = "id",
-               text_field: str = "text", max_bytes: int | None = None) -> Iterator[Document]:
-    """Documents from JSON lines; blank lines are skipped, a bad line raises InputError with its line number."""
-    for record in read_records(stream, name=name, id_field=id_field, text_field=text_field, max_bytes=max_bytes):
-        if record.error is not None:
-            raise record.error
-        yield record.document
-
-
 def read_text_file(path: Path, *, max_bytes: int | None = None) -> Document:
     """A .txt file as one document; its id is the file name without extension."""
     data = path.read_bytes()

@@ -286,9 +286,6 @@ class Store:
                 found[row[0]] = self._document(row)
         return found
 
-    def all_documents(self) -> list[StoredDocument]:
-        return [self._document(r) for r in self._db.execute(f"SELECT {self._DOC_COLUMNS} FROM documents ORDER BY seq")]
-
     def summaries(self, cluster_ids: list[str] | None = None) -> list[Summary]:
         """Every document (or those of the given clusters) without its text, in indexing order."""
         query = "SELECT d.key, d.id, d.seq, d.published, length(d.text) FROM documents d"

@@ -33,7 +33,7 @@ def seed_detector(real_encoder, tmp_path_factory):
 
 
 def seed_id(detector: Detector, prefix: str) -> str:
-    [found] = [d.id for d in detector.store.all_documents() if d.id.startswith(prefix)]
+    [found] = [d.id for d in detector.store.summaries() if d.id.startswith(prefix)]
     return found
 
 
