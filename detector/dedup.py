@@ -74,7 +74,7 @@ def record_decision(store: Store, key: int, cluster_of: dict[int, str]) -> None:
         store.put_decision(key, None, None, None, None)
     else:
         pair, other = best[3], best[2]
-        store.put_decision(key, other, store.documents_by_key([other])[other].id, pair.relation, pair.probability)
+        store.put_decision(key, other, store.summaries_by_key([other])[other].id, pair.relation, pair.probability)
 
 
 def decision_for(stored: StoredDecision | None, *, doc_id: str, policy: frozenset[str], cluster: str,

@@ -303,7 +303,7 @@ class Detector(DedupSteps):
 
     def _confirm(self, a: int, b: int, sources: set[str]) -> bool:
         evidence = self._evidence(self._view(a), self._view(b))
-        docs = self.store.documents_by_key([a, b])
+        docs = self.store.summaries_by_key([a, b])
         features = _with_days_apart(evidence.features(), docs[a].published, docs[b].published)
         score = self.scorer.score(features, exact=EXACT in sources)
         self.store.put_pair(StoredPair(a, b, sorted(sources), features, score.probability, score.relation))
@@ -330,7 +330,7 @@ class Detector(DedupSteps):
         return view
 
     def _id_of(self, key: int) -> str:
-        return self.store.documents_by_key([key])[key].id
+        return self.store.summaries_by_key([key])[key].id
 
     def _links(self) -> dict[tuple[int, int], float]:
         """The weight of every candidate pair in the story graph: rescored with the index's current term

@@ -286,6 +286,17 @@ class Store:
                 found[row[0]] = self._document(row)
         return found
 
+    def summaries_by_key(self, keys: list[int]) -> dict[int, Summary]:
+        """The given documents without their texts (for ids and dates on hot paths)."""
+        found: dict[int, Summary] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self._db.execute("SELECT key, id, seq, published, length(text) FROM documents "
+                                        f"WHERE key IN ({marks})", chunk):
+                found[row[0]] = Summary(*row)
+        return found
+
     def summaries(self, cluster_ids: list[str] | None = None) -> list[Summary]:
         """Every document (or those of the given clusters) without its text, in indexing order."""
         query = "SELECT d.key, d.id, d.seq, d.published, length(d.text) FROM documents d"
