@@ -141,6 +141,9 @@ def index(index_dir: Path, paths: tuple[str, ...], id_field: str, text_field: st
     from .documents import read_paths
     from .report import index_summary
 
+    missing = [p for p in paths if p != "-" and not Path(p).exists()]
+    if missing:  # before anything is created or loaded
+        raise click.ClickException(f"{missing[0]}: no such file or folder")
     errors = InputErrors(on_error)
     documents = errors.guard(read_paths(paths, id_field=id_field, text_field=text_field, max_bytes=max_bytes,
                                         on_error=errors.handle))
