@@ -121,10 +121,7 @@ class DedupSteps:
             allowed = allowed or check_policy(policy)
             docs = {doc_id: self._require(doc_id) for doc_id in ids}
             cluster_of = {doc.key: self.store.cluster_of(doc.key) or "?" for doc in docs.values()}
-            members: dict[str, list] = {}
-            for summary in self.store.summaries(sorted(set(cluster_of.values()))):
-                cluster = cluster_of.get(summary.key) or self.store.cluster_of(summary.key)
-                members.setdefault(cluster, []).append(summary)
+            members = self.store.members(sorted(set(cluster_of.values())))
             made = []
             for doc_id in ids:
                 doc = docs[doc_id]

@@ -322,10 +322,9 @@ class Detector(DedupSteps):
     def _view(self, key: int) -> TextView:
         view = self._views.get(key)
         if view is None:
-            doc = self.store.documents_by_key([key])[key]
-            vectors = self.snapshot.sentences.get(self.store.sentence_keys(key))
-            view = TextView(self.store.sentences(key), vectors, signature_from_bytes(doc.signature),
-                            _terms=Terms(**self.store.terms(key)))
+            sentence_keys, sentences = self.store.sentence_rows(key)
+            view = TextView(sentences, self.snapshot.sentences.get(sentence_keys),
+                            signature_from_bytes(self.store.signature(key)), _terms=Terms(**self.store.terms(key)))
             self._views[key] = view
         return view
 
@@ -342,9 +341,7 @@ class Detector(DedupSteps):
         if texts < RESCORE_EVERY_BATCH_BELOW or texts >= last * RESCORE_GROWTH:
             self.store.set_rescored_at(texts)
             return self._rescore()
-        threshold = self.params.same_story_threshold
-        return {(p.a_key, p.b_key): 0.0 if p.relation == "different" and p.probability >= threshold
-                else p.probability for p in self.store.all_pairs()}
+        return {(p.a_key, p.b_key): self.scorer.link(p.probability, p.relation) for p in self.store.all_pairs()}
 
     def _rescore(self) -> dict[tuple[int, int], float]:
         """Score every candidate pair again with the index's current term frequencies."""

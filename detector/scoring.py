@@ -60,22 +60,29 @@ class Scorer:
         """Score a document pair. `features` may hold `days_apart` when both texts have a published date; `exact`:
         the two have the same normalised text, a duplicate whatever the features say."""
         p = self.probability(features)
-        if exact:
-            return Score(p, DUPLICATE, max(p, self.params.same_story_threshold))
-        return self._graded(p, features)
+        relation = DUPLICATE if exact else self._relation(p, features)
+        return Score(p, relation, self.link(p, relation))
 
-    def _graded(self, p: float, features: dict[str, float]) -> Score:
+    def link(self, probability: float, relation: str) -> float:
+        """A pair's weight in the story graph: its probability, except where a rule overrode it (a likely pair
+        ruled different by the time window: 0; an exact duplicate: at least the threshold)."""
+        threshold = self.params.same_story_threshold
+        if relation == UNRELATED:
+            return 0.0 if probability >= threshold else probability
+        return max(probability, threshold)
+
+    def _relation(self, p: float, features: dict[str, float]) -> str:
         params = self.params
         if p < params.same_story_threshold:
-            return Score(p, UNRELATED, p)
+            return UNRELATED
         if features.get("containment", 0.0) >= params.duplicate_containment:
-            return Score(p, DUPLICATE, p)
+            return DUPLICATE
         if features.get("coverage_max", 0.0) >= params.rewrite_coverage:
-            return Score(p, REWRITE, p)
+            return REWRITE
         days = features.get("days_apart")
         if days is not None and params.time_window_days is not None and days > params.time_window_days:
-            return Score(p, UNRELATED, 0.0)  # independent reports of one event are published close together
-        return Score(p, STORY, p)
+            return UNRELATED  # independent reports of one event are published close together
+        return STORY
 
     def score_sentences(self, features: dict[str, float]) -> Score:
         """Score a pair of single sentences: same meaning (paraphrase) or not; identical wording is a duplicate."""

@@ -277,38 +277,39 @@ class Store:
         row = self._db.execute(f"SELECT {self._DOC_COLUMNS} FROM documents WHERE id = ?", (doc_id,)).fetchone()
         return self._document(row) if row else None
 
+    def _rows_in(self, query: str, values: list) -> Iterator[tuple]:
+        """Rows of `query`, whose `IN ({marks})` takes `values`, 500 at a time (SQLite's limit on parameters)."""
+        for start in range(0, len(values), 500):
+            chunk = values[start:start + 500]
+            yield from self._db.execute(query.format(marks=",".join("?" * len(chunk))), chunk)
+
     def documents_by_key(self, keys: list[int]) -> dict[int, StoredDocument]:
-        found: dict[int, StoredDocument] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for row in self._db.execute(f"SELECT {self._DOC_COLUMNS} FROM documents WHERE key IN ({marks})", chunk):
-                found[row[0]] = self._document(row)
-        return found
+        return {row[0]: self._document(row) for row in
+                self._rows_in(f"SELECT {self._DOC_COLUMNS} FROM documents WHERE key IN ({{marks}})", keys)}
+
+    _SUMMARY_COLUMNS = "d.key, d.id, d.seq, d.published, length(d.text)"
 
     def summaries_by_key(self, keys: list[int]) -> dict[int, Summary]:
         """The given documents without their texts (for ids and dates on hot paths)."""
-        found: dict[int, Summary] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for row in self._db.execute("SELECT key, id, seq, published, length(text) FROM documents "
-                                        f"WHERE key IN ({marks})", chunk):
-                found[row[0]] = Summary(*row)
+        return {row[0]: Summary(*row) for row in
+                self._rows_in(f"SELECT {self._SUMMARY_COLUMNS} FROM documents d WHERE d.key IN ({{marks}})", keys)}
+
+    def summaries(self) -> list[Summary]:
+        """Every document without its text, in indexing order."""
+        return [Summary(*row) for row in
+                self._db.execute(f"SELECT {self._SUMMARY_COLUMNS} FROM documents d ORDER BY d.seq")]
+
+    def members(self, cluster_ids: list[str]) -> dict[str, list[Summary]]:
+        """Cluster id -> its documents without their texts, in indexing order."""
+        found: dict[str, list[Summary]] = {}
+        rows = self._rows_in(f"SELECT c.cluster, {self._SUMMARY_COLUMNS} FROM documents d JOIN clusters c "
+                             "ON c.doc_key = d.key WHERE c.cluster IN ({marks}) ORDER BY d.seq", cluster_ids)
+        for cluster, *summary in rows:
+            found.setdefault(cluster, []).append(Summary(*summary))
         return found
 
-    def summaries(self, cluster_ids: list[str] | None = None) -> list[Summary]:
-        """Every document (or those of the given clusters) without its text, in indexing order."""
-        query = "SELECT d.key, d.id, d.seq, d.published, length(d.text) FROM documents d"
-        if cluster_ids is None:
-            return [Summary(*row) for row in self._db.execute(query + " ORDER BY d.seq")]
-        found: list[Summary] = []
-        for start in range(0, len(cluster_ids), 500):
-            chunk = cluster_ids[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            found += [Summary(*row) for row in self._db.execute(
-                query + f" JOIN clusters c ON c.doc_key = d.key WHERE c.cluster IN ({marks})", chunk)]
-        return sorted(found, key=lambda d: d.seq)
+    def signature(self, key: int) -> bytes:
+        return self._db.execute("SELECT signature FROM documents WHERE key = ?", (key,)).fetchone()[0]
 
     def document_by_hash(self, digest: str) -> StoredDocument | None:
         row = self._db.execute(f"SELECT {self._DOC_COLUMNS} FROM documents WHERE content_hash = ? ORDER BY seq LIMIT 1",
@@ -379,6 +380,12 @@ class Store:
     def sentence_keys(self, doc_key: int) -> list[int]:
         rows = self._db.execute("SELECT key FROM sentences WHERE doc_key = ? ORDER BY position", (doc_key,))
         return [r[0] for r in rows]
+
+    def sentence_rows(self, doc_key: int) -> tuple[list[int], list[str]]:
+        """(sentence keys, sentence texts) of a document, in order."""
+        rows = self._db.execute("SELECT key, text FROM sentences WHERE doc_key = ? ORDER BY position", (doc_key,))
+        pairs = rows.fetchall()
+        return [r[0] for r in pairs], [r[1] for r in pairs]
 
     def sentences(self, doc_key: int) -> list[str]:
         rows = self._db.execute("SELECT text FROM sentences WHERE doc_key = ? ORDER BY position", (doc_key,))
