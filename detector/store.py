@@ -387,10 +387,6 @@ class Store:
         pairs = rows.fetchall()
         return [r[0] for r in pairs], [r[1] for r in pairs]
 
-    def sentences(self, doc_key: int) -> list[str]:
-        rows = self._db.execute("SELECT text FROM sentences WHERE doc_key = ? ORDER BY position", (doc_key,))
-        return [r[0] for r in rows]
-
     def count_sentences(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM sentences").fetchone()[0])
 
