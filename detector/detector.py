@@ -22,6 +22,7 @@ from .documents import Document, batches, content_hash, parse_published
 from . import encoders
 from .encoders import Encoder
 from .errors import IncompatibleIndexError, IndexExistsError, IndexFolderError, UnknownDocumentError
+from .cache import BoundedCache
 from .compare import TextView, compare
 from .dedup import DedupSteps, record_decision
 from .evidence import PairEvidence, Terms, TermStats, term_overlap
@@ -31,6 +32,7 @@ from .scoring import Scorer
 from .sentences import split_sentences
 from .records import StoredPair
 from .store import Snapshot, Store
+from .vectors import as_stored, matrix_from_bytes, matrix_to_bytes, vector_to_bytes
 
 log = logging.getLogger("detector")
 
@@ -39,6 +41,8 @@ EXACT, MINHASH, EMBEDDING = "exact", "minhash", "embedding"
 #: the number of texts has grown by this factor since the last rescoring (term rarity then moves little).
 RESCORE_EVERY_BATCH_BELOW = 2_000
 RESCORE_GROWTH = 1.25
+#: views (sentences and their vectors) of this many documents are kept in memory.
+VIEW_CACHE_SIZE = 20_000
 
 
 def _consistently(method):
@@ -60,7 +64,8 @@ class Detector(DedupSteps):
         self.params = params
         self.scorer = Scorer(params)
         self._snapshot: Snapshot | None = None
-        self._views: dict[int, TextView] = {}
+        #: views of documents by key (a key is never reused, so a view never goes stale); the most recent kept.
+        self._views: BoundedCache[int, TextView] = BoundedCache(VIEW_CACHE_SIZE)
         self._term_stats: TermStats | None = None
         self._terms_cache: dict[int, Terms] = {}
         #: document id -> cluster id of the text it replaces, until the next reclustering.
@@ -116,25 +121,19 @@ class Detector(DedupSteps):
 
     @contextmanager
     def _consistent(self) -> Iterator[None]:
-        """Read the database and the vector files of one committed generation, even while a writer commits."""
-        while True:
-            snapshot = self.snapshot
-            reading = self.store.reading()
-            reading.__enter__()
-            if self.store.generation == snapshot.generation:
-                break
-            reading.__exit__(None, None, None)  # a commit landed in between: load that one
-        try:
+        """Read one committed generation, database and search indexes alike, even while a writer commits: the
+        snapshot is brought up to date inside the read transaction that every read then shares."""
+        with self.store.reading():
+            self.snapshot  # noqa: B018 - loads or catches up the indexes to this transaction's generation
             yield
-        finally:
-            reading.__exit__(None, None, None)
 
     @property
     def snapshot(self) -> Snapshot:
-        if self._snapshot is None or self._snapshot.generation != self.store.generation:
+        if self._snapshot is None:
             self._snapshot = self.store.load_snapshot(lsh_threshold=self.settings.lsh_threshold,
                                                       num_perm=self.settings.num_perm)
-            self._views.clear()
+        elif self._snapshot.generation != self.store.generation:  # another process committed: catch up
+            self.store.sync_snapshot(self._snapshot)
         return self._snapshot
 
     # ---- indexing ------------------------------------------------------------------------------------------
@@ -235,19 +234,18 @@ class Detector(DedupSteps):
                 stored = self.store.document_by_hash(digest)
                 original = stored.key if stored else None
             if i in vectors:
-                texts, vecs = sentences[i], vectors[i]
+                texts, vecs = sentences[i], as_stored(vectors[i])
             else:  # exact duplicate of an indexed document: reuse its sentences and vectors, no model run
                 texts, vecs = self._view(original).sentences, self._view(original).vectors
             sig = signature(shingles(doc.text, self.settings.shingle_size), self.settings.num_perm)
             view = TextView(texts, vecs, sig)
             key = self.store.add_document(doc_id=doc.id, content_hash=digest, text=doc.text, metadata=doc.metadata,
                                           published=doc.published, signature=signature_to_bytes(sig),
-                                          terms=asdict(view.terms), seq=seq)
+                                          terms=asdict(view.terms), sentences=texts,
+                                          sentence_vectors=matrix_to_bytes(vecs), vector=vector_to_bytes(view.vector),
+                                          seq=seq)
             self._term_stats = None
-            sentence_keys = self.store.add_sentences(key, texts)
-            snapshot.sentences.add(np.asarray(sentence_keys), vecs)
-            snapshot.documents.add(np.asarray([key]), view.vector[None, :])
-            snapshot.lsh.add(key, sig)
+            snapshot.add(key, view.vector, sig)
             self._views[key] = view
             if original is not None:
                 exact_pairs.append((key, original))
@@ -273,9 +271,8 @@ class Detector(DedupSteps):
 
     def _forget(self, key: int, snapshot: Snapshot) -> None:
         self._term_stats = None
-        snapshot.sentences.remove(self.store.delete_document(key))
-        snapshot.documents.remove([key])
-        snapshot.lsh.remove(key)
+        self.store.delete_document(key)
+        snapshot.remove(key)
         self._views.pop(key, None)
         self._terms_cache.pop(key, None)
 
@@ -291,7 +288,7 @@ class Detector(DedupSteps):
         snapshot = self._snapshot
         assert snapshot is not None
         for key in new_keys:
-            view = self._views[key]
+            view = self._view(key)
             for other in snapshot.lsh.query(view.signature):
                 note(key, other, MINHASH)
             if self.settings.neighbors:
@@ -322,9 +319,9 @@ class Detector(DedupSteps):
     def _view(self, key: int) -> TextView:
         view = self._views.get(key)
         if view is None:
-            sentence_keys, sentences = self.store.sentence_rows(key)
-            view = TextView(sentences, self.snapshot.sentences.get(sentence_keys),
-                            signature_from_bytes(self.store.signature(key)), _terms=Terms(**self.store.terms(key)))
+            sentences, vectors, sig, terms = self.store.view_row(key)
+            view = TextView(sentences, matrix_from_bytes(vectors, self.store.manifest["dimension"]),
+                            signature_from_bytes(sig), _terms=Terms(**terms))
             self._views[key] = view
         return view
 

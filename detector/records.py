@@ -17,16 +17,14 @@ CREATE TABLE IF NOT EXISTS documents (
     published TEXT,
     signature BLOB NOT NULL,
     terms TEXT NOT NULL DEFAULT '{}',
+    -- the sentences as a JSON list, their vectors (float16, one row each) and the document vector (float32)
+    sentences TEXT NOT NULL,
+    n_sentences INTEGER NOT NULL,
+    sentence_vectors BLOB NOT NULL,
+    vector BLOB NOT NULL,
     indexed_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS documents_hash ON documents(content_hash);
-CREATE TABLE IF NOT EXISTS sentences (
-    key INTEGER PRIMARY KEY AUTOINCREMENT,
-    doc_key INTEGER NOT NULL,
-    position INTEGER NOT NULL,
-    text TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS sentences_doc ON sentences(doc_key, position);
 CREATE TABLE IF NOT EXISTS pairs (
     a_key INTEGER NOT NULL,
     b_key INTEGER NOT NULL,

@@ -1,22 +1,27 @@
-"""The index folder: manifest, SQLite metadata, FAISS and LSH files, the write lock and atomic commits.
+"""The index folder: manifest, SQLite database, checkpoint files, the write lock and atomic commits.
 
 Layout of an index folder:
 
     manifest.json        format version, model, dimension, settings (written once, atomically)
-    meta.sqlite          documents, sentences, pairs, clusters, merges, and the current generation
-    gen-NNNNNN/          sentences.faiss, documents.faiss, lsh.pickle of that generation
+    meta.sqlite          documents (text, sentences, sentence and document vectors, MinHash signature, terms),
+                         pairs, clusters, merges, decisions, and the current generation
+    ckpt-NNNNNN/         documents.faiss, lsh.pickle: the in-memory search indexes as of generation NNNNNN
     write.lock           held by the one writer
 
-A commit writes a new generation folder completely, then commits the SQLite transaction that names it (with the
-files' SHA-256), then deletes older generations. A crash at any moment therefore leaves either the old state or the
-new one, never a mix, and a reader always sees a consistent pair of database and files. Nothing outside this
-module opens SQLite, FAISS or LSH files.
+The database is the one source of truth, and a commit is one SQLite transaction, so its cost grows with the batch,
+not with the index. The FAISS and LSH indexes live in memory; a checkpoint saves them so that opening a large index
+does not rebuild them from the database. Opening loads the newest checkpoint and then adds the documents committed
+after it and drops the ones removed since (both read from the database); a checkpoint is written when the index has
+grown by a quarter since the last one. A crash at any moment leaves the last committed transaction; a checkpoint
+that is missing, half-written or fails its SHA-256 check is ignored (with a warning) and the indexes are rebuilt
+from the database. Nothing outside this module opens SQLite, FAISS or LSH files.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -25,27 +30,45 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 from filelock import FileLock, Timeout
 
 from .errors import IncompatibleIndexError, IndexExistsError, IndexFolderError, IndexLockedError
-from .minhash import LSHIndex
+from .minhash import LSHIndex, signature_from_bytes
 from .records import SCHEMA, StoredDecision, StoredDocument, StoredPair, Summary, now
-from .vectors import VectorIndex
+from .vectors import VectorIndex, vector_from_bytes
 
-FORMAT_VERSION = 1
+log = logging.getLogger("detector")
+
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 DATABASE = "meta.sqlite"
 LOCK = "write.lock"
-FILES = ("sentences.faiss", "documents.faiss", "lsh.pickle")
+FILES = ("documents.faiss", "lsh.pickle")
+#: a checkpoint is written once the index holds this many documents, and again whenever it has grown by
+#: CHECKPOINT_GROWTH since the last one; below, opening rebuilds the indexes from the database (a second or less).
+CHECKPOINT_MIN_DOCUMENTS = 5_000
+CHECKPOINT_GROWTH = 1.25
+
 
 @dataclass
 class Snapshot:
-    """The vector and LSH indexes of one generation, loaded into memory."""
+    """The document-vector and LSH indexes of one generation, in memory; `keys`: the documents they hold."""
 
     generation: int
-    sentences: VectorIndex
     documents: VectorIndex
     lsh: LSHIndex
+    keys: set[int]
+
+    def add(self, key: int, vector, signature) -> None:
+        self.documents.add([key], vector[None, :])
+        self.lsh.add(key, signature)
+        self.keys.add(key)
+
+    def remove(self, key: int) -> None:
+        self.documents.remove([key])
+        self.lsh.remove(key)
+        self.keys.discard(key)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -167,35 +190,57 @@ class Store:
         return int(self._state("next_cluster_number", "1"))
 
     # ---- snapshots ---------------------------------------------------------------------------------------------
-    def _generation_dir(self, generation: int) -> Path:
-        return self.path / f"gen-{generation:06d}"
-
     def load_snapshot(self, *, lsh_threshold: float, num_perm: int) -> Snapshot:
-        dimension = int(self.manifest["dimension"])
-        for _ in range(5):  # a writer may replace the generation between our two reads; try again then
-            generation = self.generation
-            checksums = json.loads(self._state("checksums", "{}"))
-            if generation == 0:
-                return Snapshot(0, VectorIndex(dimension), VectorIndex(dimension),
-                                LSHIndex(threshold=lsh_threshold, num_perm=num_perm))
-            folder = self._generation_dir(generation)
-            try:
-                blobs = {name: (folder / name).read_bytes() for name in FILES}
-            except FileNotFoundError:
-                if self.generation != generation:
-                    continue
-                raise IndexFolderError(
-                    f"{folder} is missing files of the current generation: rebuild the index") from None
-            for name, data in blobs.items():
-                if hashlib.sha256(data).hexdigest() != checksums.get(name):
-                    raise IndexFolderError(f"{folder / name} is corrupt (checksum mismatch): rebuild the index")
-            try:
-                return Snapshot(generation, VectorIndex.from_bytes(blobs["sentences.faiss"], dimension),
-                                VectorIndex.from_bytes(blobs["documents.faiss"], dimension),
-                                LSHIndex.from_bytes(blobs["lsh.pickle"], threshold=lsh_threshold, num_perm=num_perm))
-            except (RuntimeError, ValueError) as exc:
-                raise IndexFolderError(f"{folder} could not be read ({exc}): rebuild the index") from None
-        raise IndexFolderError(f"{self.path} kept changing while being read; try again")
+        """The search indexes as of the current generation: the newest checkpoint brought up to date from the
+        database, or, without a usable checkpoint, rebuilt from the database. Call inside reading() or writing()
+        so that the database does not move meanwhile."""
+        snapshot = self._load_checkpoint(lsh_threshold=lsh_threshold, num_perm=num_perm)
+        if snapshot is None:
+            snapshot = Snapshot(-1, VectorIndex(int(self.manifest["dimension"])),
+                                LSHIndex(threshold=lsh_threshold, num_perm=num_perm), set())
+        self.sync_snapshot(snapshot)
+        return snapshot
+
+    def _load_checkpoint(self, *, lsh_threshold: float, num_perm: int) -> Snapshot | None:
+        name = self._state("checkpoint", "")
+        if not name:
+            return None
+        folder = self.path / name
+        checksums = json.loads(self._state("checksums", "{}"))
+        try:
+            blobs = {file: (folder / file).read_bytes() for file in FILES}
+        except OSError as exc:  # a writer may have replaced it since our read transaction began
+            log.info("checkpoint %s not read (%s); rebuilding the search indexes from the database", folder, exc)
+            return None
+        for file, data in blobs.items():
+            if hashlib.sha256(data).hexdigest() != checksums.get(file):
+                log.warning("%s is corrupt (checksum mismatch); rebuilding the search indexes from the database",
+                            folder / file)
+                return None
+        try:
+            documents = VectorIndex.from_bytes(blobs["documents.faiss"], int(self.manifest["dimension"]))
+            lsh = LSHIndex.from_bytes(blobs["lsh.pickle"], threshold=lsh_threshold, num_perm=num_perm)
+        except (RuntimeError, ValueError) as exc:
+            log.warning("%s could not be read (%s); rebuilding the search indexes from the database", folder, exc)
+            return None
+        return Snapshot(-1, documents, lsh, set(documents.ids()))
+
+    def sync_snapshot(self, snapshot: Snapshot) -> None:
+        """Bring `snapshot` to the current generation: add the documents committed since, drop the removed ones."""
+        generation = self.generation
+        if snapshot.generation == generation:
+            return
+        current = {key for (key,) in self._db.execute("SELECT key FROM documents")}
+        for key in snapshot.keys - current:
+            snapshot.remove(key)
+        missing = sorted(current - snapshot.keys)
+        rows = list(self._rows_in("SELECT key, vector, signature FROM documents WHERE key IN ({marks})", missing))
+        if rows:
+            snapshot.documents.add([r[0] for r in rows], np.vstack([vector_from_bytes(r[1]) for r in rows]))
+            for key, _, signature in rows:
+                snapshot.lsh.add(key, signature_from_bytes(signature))
+            snapshot.keys.update(r[0] for r in rows)
+        snapshot.generation = generation
 
     # ---- writing -------------------------------------------------------------------------------------------------
     @contextmanager
@@ -237,33 +282,42 @@ class Store:
             self._db.execute("COMMIT")
 
     def commit(self, snapshot: Snapshot) -> None:
-        """Write the snapshot as a new generation and commit everything done in this transaction."""
+        """Commit everything done in this transaction as the next generation (and write a checkpoint if due)."""
         if not self._writing:
             raise RuntimeError("commit() outside store.writing()")
         generation = self.generation + 1
-        folder = self._generation_dir(generation)
-        if folder.exists():
-            shutil.rmtree(folder)  # left by a writer that crashed before committing
-        staging = self.path / f".staging-{generation:06d}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        blobs = {"sentences.faiss": snapshot.sentences.to_bytes(), "documents.faiss": snapshot.documents.to_bytes(),
-                 "lsh.pickle": snapshot.lsh.to_bytes()}
-        for name, data in blobs.items():
-            _write_atomic(staging / name, data)
-        os.replace(staging, folder)
-        _fsync_dir(self.path)
         self._set_state("generation", str(generation))
-        self._set_state("checksums", json.dumps({n: hashlib.sha256(d).hexdigest() for n, d in blobs.items()}))
         self._set_state("updated", now())
+        checkpoint = None
+        size = len(snapshot.keys)
+        if size >= max(CHECKPOINT_MIN_DOCUMENTS, CHECKPOINT_GROWTH * int(self._state("checkpoint_documents", "0"))):
+            checkpoint = self._write_checkpoint(snapshot, f"ckpt-{generation:06d}")
         self._db.execute("COMMIT")
         snapshot.generation = generation
         self._db.execute("BEGIN IMMEDIATE")
-        self._remove_stale_generations(keep=generation)
+        if checkpoint is not None:
+            self._remove_stale_checkpoints(keep=checkpoint)
 
-    def _remove_stale_generations(self, keep: int) -> None:
+    def _write_checkpoint(self, snapshot: Snapshot, name: str) -> str:
+        """Write the snapshot's indexes into a new checkpoint folder and name it in this transaction."""
+        folder = self.path / name
+        shutil.rmtree(folder, ignore_errors=True)  # left by a writer that crashed before committing
+        staging = self.path / f".staging-{name}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        blobs = {"documents.faiss": snapshot.documents.to_bytes(), "lsh.pickle": snapshot.lsh.to_bytes()}
+        for file, data in blobs.items():
+            _write_atomic(staging / file, data)
+        os.replace(staging, folder)
+        _fsync_dir(self.path)
+        self._set_state("checkpoint", name)
+        self._set_state("checksums", json.dumps({f: hashlib.sha256(d).hexdigest() for f, d in blobs.items()}))
+        self._set_state("checkpoint_documents", str(len(snapshot.keys)))
+        return name
+
+    def _remove_stale_checkpoints(self, keep: str) -> None:
         for entry in self.path.iterdir():
-            if entry.name.startswith((".staging-", "gen-")) and entry.name != f"gen-{keep:06d}":
+            if entry.name.startswith((".staging-", "ckpt-")) and entry.name != keep:
                 shutil.rmtree(entry, ignore_errors=True)
 
     # ---- documents -------------------------------------------------------------------------------------------
@@ -308,8 +362,11 @@ class Store:
             found.setdefault(cluster, []).append(Summary(*summary))
         return found
 
-    def signature(self, key: int) -> bytes:
-        return self._db.execute("SELECT signature FROM documents WHERE key = ?", (key,)).fetchone()[0]
+    def view_row(self, key: int) -> tuple[list[str], bytes, bytes, dict[str, Any]]:
+        """What comparing a document needs: (sentences, their vectors, MinHash signature, terms)."""
+        row = self._db.execute("SELECT sentences, sentence_vectors, signature, terms FROM documents WHERE key = ?",
+                               (key,)).fetchone()
+        return json.loads(row[0]), row[1], row[2], json.loads(row[3])
 
     def document_by_hash(self, digest: str) -> StoredDocument | None:
         row = self._db.execute(f"SELECT {self._DOC_COLUMNS} FROM documents WHERE content_hash = ? ORDER BY seq LIMIT 1",
@@ -320,8 +377,10 @@ class Store:
         return int(self._db.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
 
     def add_document(self, *, doc_id: str, content_hash: str, text: str, metadata: dict[str, Any],
-                     published: str | None, signature: bytes, terms: dict[str, Any], seq: int | None = None) -> int:
-        """Insert a document; `terms` is {"counts": {term: n}, "spelling": {term: first spelling}}."""
+                     published: str | None, signature: bytes, terms: dict[str, Any], sentences: list[str],
+                     sentence_vectors: bytes, vector: bytes, seq: int | None = None) -> int:
+        """Insert a document; `terms` is {"counts": {term: n}, "spelling": {term: first spelling}}; the vectors
+        as vectors.py writes them."""
         if seq is None:
             seq = int(self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM documents").fetchone()[0])
         if self.document_by_hash(content_hash) is None:
@@ -329,10 +388,11 @@ class Store:
                 "INSERT INTO term_df (term, df) VALUES (?, 1) ON CONFLICT(term) DO UPDATE SET df = df + 1",
                 [(t,) for t in terms["counts"]])
         cursor = self._db.execute(
-            "INSERT INTO documents (id, seq, content_hash, text, metadata, published, signature, terms, indexed_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO documents (id, seq, content_hash, text, metadata, published, signature, terms, sentences, "
+            "n_sentences, sentence_vectors, vector, indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (doc_id, seq, content_hash, text, json.dumps(metadata, ensure_ascii=False), published, signature,
-             json.dumps(terms, ensure_ascii=False), now()))
+             json.dumps(terms, ensure_ascii=False), json.dumps(sentences, ensure_ascii=False), len(sentences),
+             sentence_vectors, vector, now()))
         return int(cursor.lastrowid)
 
     def terms(self, key: int) -> dict[str, Any]:
@@ -348,8 +408,8 @@ class Store:
         self._db.execute("UPDATE documents SET metadata = ?, published = ? WHERE key = ?",
                          (json.dumps(metadata, ensure_ascii=False), published, key))
 
-    def delete_document(self, key: int) -> list[int]:
-        """Delete a document with its sentences and pairs; returns the removed sentence keys."""
+    def delete_document(self, key: int) -> None:
+        """Delete a document with its pairs, cluster and decision."""
         row = self._db.execute("SELECT content_hash, terms FROM documents WHERE key = ?", (key,)).fetchone()
         if row is not None:
             others = self._db.execute("SELECT COUNT(*) FROM documents WHERE content_hash = ? AND key != ?",
@@ -358,37 +418,15 @@ class Store:
                 terms = list(json.loads(row[1]).get("counts", {}))
                 self._db.executemany("UPDATE term_df SET df = df - 1 WHERE term = ?", [(t,) for t in terms])
                 self._db.execute("DELETE FROM term_df WHERE df <= 0")
-        sentence_keys = self.sentence_keys(key)
-        self._db.execute("DELETE FROM sentences WHERE doc_key = ?", (key,))
         self._db.execute("DELETE FROM pairs WHERE a_key = ? OR b_key = ?", (key, key))
         self._db.execute("DELETE FROM clusters WHERE doc_key = ?", (key,))
         self._db.execute("DELETE FROM decisions WHERE doc_key = ?", (key,))
         # lineage of later documents still names it, but no longer points at a document that is gone
         self._db.execute("UPDATE decisions SET matched_key = NULL WHERE matched_key = ?", (key,))
         self._db.execute("DELETE FROM documents WHERE key = ?", (key,))
-        return sentence_keys
-
-    # ---- sentences -------------------------------------------------------------------------------------------
-    def add_sentences(self, doc_key: int, texts: list[str]) -> list[int]:
-        keys = []
-        for position, text in enumerate(texts):
-            cursor = self._db.execute("INSERT INTO sentences (doc_key, position, text) VALUES (?, ?, ?)",
-                                      (doc_key, position, text))
-            keys.append(int(cursor.lastrowid))
-        return keys
-
-    def sentence_keys(self, doc_key: int) -> list[int]:
-        rows = self._db.execute("SELECT key FROM sentences WHERE doc_key = ? ORDER BY position", (doc_key,))
-        return [r[0] for r in rows]
-
-    def sentence_rows(self, doc_key: int) -> tuple[list[int], list[str]]:
-        """(sentence keys, sentence texts) of a document, in order."""
-        rows = self._db.execute("SELECT key, text FROM sentences WHERE doc_key = ? ORDER BY position", (doc_key,))
-        pairs = rows.fetchall()
-        return [r[0] for r in pairs], [r[1] for r in pairs]
 
     def count_sentences(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM sentences").fetchone()[0])
+        return int(self._db.execute("SELECT COALESCE(SUM(n_sentences), 0) FROM documents").fetchone()[0])
 
     # ---- pairs -------------------------------------------------------------------------------------------------
     def put_pairs(self, pairs: list[StoredPair]) -> None:

@@ -233,12 +233,13 @@ def test_report_unknown_id(runner, index):
     assert result.stderr == f"Error: no document 'nope' in {index}: see `detector clusters` for ids\n"
 
 
-def test_report_on_a_corrupt_index(runner, index):
-    [generation] = index.glob("gen-*")
-    (generation / "sentences.faiss").write_bytes(b"junk")
+def test_report_on_a_corrupt_database(runner, index):
+    for leftover in index.glob("meta.sqlite-*"):
+        leftover.unlink()
+    (index / "meta.sqlite").write_bytes(b"junk" * 1000)
     result = invoke(runner, "report", "--index", index, "wire", "rewrite")
     assert result.exit_code == 1
-    assert result.stderr == (f"Error: {generation / 'sentences.faiss'} is corrupt (checksum mismatch): "
+    assert result.stderr == (f"Error: {index / 'meta.sqlite'} is corrupt (file is not a database): "
                              "rebuild the index\n")
 
 
@@ -258,7 +259,7 @@ def test_info_json(runner, index):
     result = invoke(runner, "info", "--index", index, "--format", "json")
     assert result.exit_code == 0
     info = json.loads(result.stdout)
-    assert (info["format_version"], info["dimension"], info["documents"], info["confirmed_pairs"]) == (1, 64, 4, 1)
+    assert (info["format_version"], info["dimension"], info["documents"], info["confirmed_pairs"]) == (2, 64, 4, 1)
     assert info["settings"]["model"] == "fake-hash-encoder"
 
 

@@ -62,13 +62,52 @@ def test_manifest_records_model_dimension_and_settings(built_index):
     assert manifest["settings"]["num_perm"] == 128
 
 
-def test_only_the_current_generation_is_kept(detector_factory, tmp_index):
+def checkpoints(index: Path) -> list[str]:
+    return sorted(p.name for p in index.iterdir() if p.name.startswith(("ckpt-", ".staging")))
+
+
+@pytest.fixture
+def checkpoint_every_commit(monkeypatch):
+    """Checkpoints from the first document on, so that small test indexes have them."""
+    monkeypatch.setattr("detector.store.CHECKPOINT_MIN_DOCUMENTS", 1)
+
+
+def test_small_indexes_have_no_checkpoint(detector_factory, tmp_index):
     detector = detector_factory()
-    detector.index([doc("wire", FLOOD_WIRE)])
-    detector.index([doc("chess", CHESS)])
-    assert sorted(p.name for p in tmp_index.iterdir() if p.name.startswith(("gen-", ".staging"))) == ["gen-000002"]
-    assert sorted(p.name for p in (tmp_index / "gen-000002").iterdir()) == [
-        "documents.faiss", "lsh.pickle", "sentences.faiss"]
+    detector.index([doc(i, t) for i, t in CORPUS])
+    assert checkpoints(tmp_index) == []
+    assert len(detector_factory(create=False).snapshot.keys) == len(CORPUS)  # rebuilt from the database
+
+
+def test_a_checkpoint_when_grown_by_a_quarter_and_only_the_newest_kept(detector_factory, tmp_index,
+                                                                       checkpoint_every_commit):
+    detector = detector_factory()
+    for n, (doc_id, text) in enumerate(CORPUS, start=1):
+        detector.index([doc(doc_id, text)])
+        if n == 1:
+            assert checkpoints(tmp_index) == ["ckpt-000001"]
+    # each of 1 -> 2 -> 3 -> 4 documents grows the index by a quarter or more: a new checkpoint each time
+    assert checkpoints(tmp_index) == ["ckpt-000004"]
+    assert sorted(p.name for p in (tmp_index / "ckpt-000004").iterdir()) == ["documents.faiss", "lsh.pickle"]
+    detector.index([doc("late", "A short note on the weather in Lisbon, which was mild on Tuesday.")])
+    assert checkpoints(tmp_index) == ["ckpt-000005"]  # 4 -> 5: exactly a quarter
+    detector.index([doc("later", "Chess clubs in Porto meet on Thursdays from now on, the federation said.")])
+    assert checkpoints(tmp_index) == ["ckpt-000005"]  # 5 -> 6: less than a quarter
+
+
+def test_reopening_from_a_checkpoint_plus_later_commits(detector_factory, tmp_index, monkeypatch):
+    detector = detector_factory()
+    monkeypatch.setattr("detector.store.CHECKPOINT_MIN_DOCUMENTS", 3)
+    monkeypatch.setattr("detector.store.CHECKPOINT_GROWTH", 10)
+    detector.index([doc(i, t) for i, t in CORPUS[:3]])  # checkpointed
+    detector.index([doc(*CORPUS[3])])  # after the checkpoint, only in the database
+    detector.remove(["other"])  # removed after the checkpoint
+    before = snapshot_of(detector)
+    detector.close()
+    assert checkpoints(tmp_index) == ["ckpt-000001"]
+    reopened = detector_factory(create=False)
+    assert snapshot_of(reopened) == before
+    assert reopened.snapshot.keys == {reopened.store.document(i).key for i in ("wire", "rewrite", "chess")}
 
 
 # ---- errors ----------------------------------------------------------------------------------------------------------
@@ -135,22 +174,23 @@ def test_corrupt_database(built_index, detector_factory):
         detector_factory()
 
 
-@pytest.mark.parametrize("name", ["sentences.faiss", "documents.faiss", "lsh.pickle"])
-def test_corrupt_generation_file(built_index, detector_factory, name):
-    [generation] = built_index.glob("gen-*")
-    (generation / name).write_bytes(b"junk" * 10)
+@pytest.mark.parametrize("name", ["documents.faiss", "lsh.pickle"])
+@pytest.mark.parametrize("damage", ["corrupt", "missing"])
+def test_a_damaged_checkpoint_is_rebuilt_from_the_database(detector_factory, tmp_index, checkpoint_every_commit,
+                                                           name, damage, caplog):
     detector = detector_factory()
-    with pytest.raises(IndexFolderError) as caught:
-        detector.query(FLOOD_WIRE)
-    assert str(caught.value) == f"{generation / name} is corrupt (checksum mismatch): rebuild the index"
-
-
-def test_missing_generation_file(built_index, detector_factory):
-    [generation] = built_index.glob("gen-*")
-    (generation / "lsh.pickle").unlink()
-    detector = detector_factory()
-    with pytest.raises(IndexFolderError, match="is missing files of the current generation"):
-        detector.report("wire", "rewrite")
+    detector.index([doc(i, t) for i, t in CORPUS])
+    before = snapshot_of(detector)
+    detector.close()
+    [checkpoint] = tmp_index.glob("ckpt-*")
+    if damage == "corrupt":
+        (checkpoint / name).write_bytes(b"junk" * 10)
+    else:
+        (checkpoint / name).unlink()
+    reopened = detector_factory(create=False)
+    assert snapshot_of(reopened) == before
+    if damage == "corrupt":
+        assert f"{checkpoint / name} is corrupt (checksum mismatch); rebuilding the search indexes" in caplog.text
 
 
 def test_write_lock_timeout(built_index, detector_factory):
