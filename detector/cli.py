@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from .config import DEFAULT_MODEL
+from .config import DEFAULT_MODEL, PROFILES
 from .errors import DetectorError
 
 DEFAULT_INDEX = "indexes/default"
@@ -33,10 +33,10 @@ def friendly_errors(command):
     return wrapper
 
 
-def _open(index_dir: Path, *, create: bool = False, model: str | None = None):
+def _open(index_dir: Path, *, create: bool = False, model: str | None = None, profile: str | None = None):
     from .detector import Detector  # imported late so that --help stays instant
 
-    return Detector.open(index_dir, model=model, create=create)
+    return Detector.open(index_dir, model=model, profile=profile, create=create)
 
 
 def _require_index(index_dir: Path) -> None:
@@ -53,9 +53,17 @@ def field_options(command):
                         help="JSON field holding the document id.")(command)
 
 
-def model_option(command):
+PROFILE_HELP = ("accurate: MiniLM embeddings of every sentence; fast: static embeddings distilled from MiniLM, "
+                "many times faster [default: accurate].")
+
+
+def model_options(command):
+    """--model and --profile: how a new index is built; an existing index keeps its own."""
+    command = click.option("--profile", type=click.Choice(list(PROFILES)), default=None,
+                           help=f"For a new index: {PROFILE_HELP} An existing index keeps its own.")(command)
     return click.option("--model", default=None, help=f"Sentence-transformers model name or folder, for a new "
-                        f"index [default: {DEFAULT_MODEL}, bundled]. An existing index keeps its own.")(command)
+                        f"index [default: the profile's; accurate: {DEFAULT_MODEL}, bundled]. An existing index "
+                        "keeps its own.")(command)
 
 
 def lock_timeout_option(command):
@@ -122,7 +130,7 @@ def cli(verbose: bool) -> None:
 @index_option
 @click.argument("paths", nargs=-1, required=True)
 @field_options
-@model_option
+@model_options
 @click.option("--batch-size", type=click.IntRange(1, 100_000), default=256, show_default=True,
               help="Documents per committed batch.")
 @lock_timeout_option
@@ -130,7 +138,7 @@ def cli(verbose: bool) -> None:
 @max_bytes_option
 @friendly_errors
 def index(index_dir: Path, paths: tuple[str, ...], id_field: str, text_field: str, model: str | None,
-          batch_size: int, lock_timeout: float, on_error: str, max_bytes: int) -> None:
+          profile: str | None, batch_size: int, lock_timeout: float, on_error: str, max_bytes: int) -> None:
     """Add .txt files, folders of them, .jsonl files or '-' (JSON lines on stdin) to the index.
 
     Unchanged documents are skipped; a changed text under a known id replaces the old one. A bad file or line is
@@ -147,7 +155,7 @@ def index(index_dir: Path, paths: tuple[str, ...], id_field: str, text_field: st
     errors = InputErrors(on_error)
     documents = errors.guard(read_paths(paths, id_field=id_field, text_field=text_field, max_bytes=max_bytes,
                                         on_error=errors.handle))
-    with _open(index_dir, create=True, model=model) as detector, \
+    with _open(index_dir, create=True, model=model, profile=profile) as detector, \
             tqdm(desc="indexing", unit="doc", file=sys.stderr, disable=None) as bar:
         result = detector.index(documents, batch_size=batch_size, lock_timeout=lock_timeout, progress=bar.update)
     click.echo(index_summary(result), err=True)
@@ -252,14 +260,16 @@ def info(index_dir: Path, fmt: str) -> None:
 @click.argument("file", type=click.File("rb"), default="-")
 @click.option("--a-field", default="a", show_default=True, help="JSON field holding the first text.")
 @click.option("--b-field", default="b", show_default=True, help="JSON field holding the second text.")
-@click.option("--model", default=None, help=f"Sentence-transformers model name or folder [default: {DEFAULT_MODEL}].")
+@click.option("--model", default=None, help="Sentence-transformers model name or folder [default: the profile's].")
+@click.option("--profile", type=click.Choice(list(PROFILES)), default="accurate", show_default=True,
+              help=PROFILE_HELP)
 @friendly_errors
-def score_pairs(file, a_field: str, b_field: str, model: str | None) -> None:
+def score_pairs(file, a_field: str, b_field: str, model: str | None, profile: str) -> None:
     """Score pairs of texts from JSON lines (FILE or '-'): each line comes out with `score` (the probability that
     the two tell the same story), `relation` (duplicate, rewrite, same_story, different), `level` (sentence or
     document) and `components` (the evidence). Nothing is indexed."""
-    from .config import DEFAULT_MODEL as default
     from . import encoders
+    from .config import ScoringParams, Settings
     from .errors import InputError
     from .pairs import score_pairs as score
 
@@ -276,18 +286,22 @@ def score_pairs(file, a_field: str, b_field: str, model: str | None) -> None:
         if not row[a_field].strip() or not row[b_field].strip():
             raise InputError(f"line {number}: {a_field!r} and {b_field!r} must not be empty")
         rows.append(row)
-    results = score([(r[a_field], r[b_field]) for r in rows], encoder=encoders.load_encoder(model or default))
+    settings = Settings.for_profile(profile, model=model)
+    results = score([(r[a_field], r[b_field]) for r in rows], encoder=encoders.load_encoder(settings.model),
+                    settings=settings, params=ScoringParams.shipped(profile))
     for row, result in zip(rows, results):
         click.echo(json.dumps({**row, **result.to_dict()}, ensure_ascii=False))
 
 
 @cli.command("eval")
 @click.argument("data", type=click.Path(exists=True, dir_okay=False))
-@click.option("--model", default=None, help=f"Sentence-transformers model name or folder [default: {DEFAULT_MODEL}].")
+@click.option("--model", default=None, help="Sentence-transformers model name or folder [default: the profile's].")
+@click.option("--profile", type=click.Choice(list(PROFILES)), default="accurate", show_default=True,
+              help=PROFILE_HELP)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Figures for people, or JSON.")
 @friendly_errors
-def evaluate(data: str, model: str | None, fmt: str) -> None:
+def evaluate(data: str, model: str | None, profile: str, fmt: str) -> None:
     """Evaluate on labelled JSON lines: documents with `story` (indexed into a temporary index: ARI, B-cubed and
     pairwise precision/recall/F1 of the clusters) or pairs with `a`, `b`, `label` (ROC AUC, precision/recall/F1 at
     the shipped threshold). Prints the time taken and the throughput."""
@@ -295,7 +309,7 @@ def evaluate(data: str, model: str | None, fmt: str) -> None:
 
     from .evaluation import evaluate_file
 
-    result = evaluate_file(data, model=model)
+    result = evaluate_file(data, model=model, profile=profile)
     if fmt == "json":
         figures = {k: (None if isinstance(v, float) and v != v else v) for k, v in asdict(result).items()}  # NaN
         click.echo(json.dumps({"data": data, "kind": type(result).__name__, **figures}, indent=2))
@@ -312,7 +326,7 @@ def evaluate(data: str, model: str | None, fmt: str) -> None:
 @click.option("--canonical", type=click.Choice(["earliest", "longest"]), default="earliest", show_default=True,
               help="Canonical member of a story: earliest published (else first seen), or the longest.")
 @field_options
-@model_option
+@model_options
 @click.option("--batch-size", type=click.IntRange(1, 100_000), default=64, show_default=True,
               help="Documents per committed batch: decisions are written out once their batch is committed.")
 @lock_timeout_option
@@ -320,7 +334,8 @@ def evaluate(data: str, model: str | None, fmt: str) -> None:
 @max_bytes_option
 @friendly_errors
 def dedup(index_dir: Path, input_file, policy: str, keep_only: bool, canonical: str, id_field: str, text_field: str,
-          model: str | None, batch_size: int, lock_timeout: float, on_error: str, max_bytes: int) -> None:
+          model: str | None, profile: str | None, batch_size: int, lock_timeout: float, on_error: str,
+          max_bytes: int) -> None:
     """Filter a stream of JSON lines (INPUT or '-'): each line comes out with a "dedup" field (status new or
     duplicate, relation, matched_id, cluster, score, canonical_id), or, with --keep-only, only the new ones.
 
@@ -356,7 +371,7 @@ def dedup(index_dir: Path, input_file, policy: str, keep_only: bool, canonical: 
         sys.stdout.flush()
 
     started = time.perf_counter()
-    with _open(index_dir, create=True, model=model) as detector:
+    with _open(index_dir, create=True, model=model, profile=profile) as detector:
         detector.add_many(errors.guard(documents()), policy=policy, canonical=canonical, batch_size=batch_size,
                           lock_timeout=lock_timeout, decided=write)
     seconds = time.perf_counter() - started

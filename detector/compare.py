@@ -17,7 +17,7 @@ from .encoders import Encoder
 from .evidence import PairEvidence, Terms, TermStats, align, containment, specific_terms, term_overlap, word_ngrams
 from .minhash import content_words, jaccard, shingles, signature
 from .sentences import split_sentences, words
-from .vectors import cosine_from_inner_product, document_vector
+from .vectors import as_stored, cosine_from_inner_product, document_vector
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
@@ -50,16 +50,16 @@ class TextView:
 
     @classmethod
     def of_text(cls, text: str, encoder: Encoder, settings: Settings) -> "TextView":
-        sentences = split_sentences(text)
-        return cls(sentences, encoder.encode(sentences), signature(shingles(text, settings.shingle_size),
+        sentences = split_sentences(text, settings.splitter)
+        return cls(sentences, as_stored(encoder.encode(sentences)), signature(shingles(text, settings.shingle_size),
                                                                       settings.num_perm))
 
 
 def views_of_texts(texts: list[str], encoder: Encoder, settings: Settings) -> list[TextView]:
     """TextViews of many texts with one encoder call (the encoder batches by length)."""
-    split = [split_sentences(t) for t in texts]
+    split = [split_sentences(t, settings.splitter) for t in texts]
     flat = [s for sentences in split for s in sentences]
-    vectors = encoder.encode(flat)
+    vectors = as_stored(encoder.encode(flat))
     views, start = [], 0
     for text, sentences in zip(texts, split):
         views.append(TextView(sentences, vectors[start:start + len(sentences)],
@@ -69,15 +69,16 @@ def views_of_texts(texts: list[str], encoder: Encoder, settings: Settings) -> li
 
 
 def compare(a: TextView, b: TextView, *, align_threshold: float, stats: TermStats | None = None,
-            indexed: tuple[bool, bool] = (False, False)) -> PairEvidence:
+            indexed: tuple[bool, bool] = (False, False), explain: bool = True) -> PairEvidence:
     """All evidence about a pair; symmetric up to swapping the A and B sides. `stats`: term frequencies of the
-    collection the texts belong to (`indexed`: which of the two are counted in it), to weight terms by rarity."""
+    collection the texts belong to (`indexed`: which of the two are counted in it), to weight terms by rarity.
+    `explain`: list the shared terms (for reports)."""
     return PairEvidence(
         jaccard=jaccard(a.signature, b.signature),
         doc_cosine=float(cosine_from_inner_product(np.float32(a.vector @ b.vector))),
         alignment=align(a.vectors, b.vectors, threshold=align_threshold, a_sentences=a.sentences,
                         b_sentences=b.sentences),
-        terms=term_overlap(a.terms, b.terms, stats=stats, indexed=indexed),
+        terms=term_overlap(a.terms, b.terms, stats=stats, indexed=indexed, explain=explain),
         containment=containment(a.ngrams, b.ngrams),
     )
 

@@ -13,6 +13,41 @@ from importlib import resources
 from typing import Any
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+#: the fast profile's model: static token embeddings distilled from the bundled MiniLM with model2vec (offline,
+#: once, into the cache folder; see encoders.py).
+FAST_MODEL = "minilm-static-256"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a profile fixes when an index is created: the encoder, the sentence splitter, the fitted parameters."""
+
+    name: str
+    model: str
+    #: "pysbd" (rule-based, handles quotations and abbreviations) or "blingfire" (compiled, ~100x faster).
+    splitter: str
+    params_file: str
+    #: document cosine below which a nearest document is not a candidate (the encoder's cosines differ).
+    neighbor_min_cosine: float
+    description: str
+
+
+PROFILES = {
+    "accurate": Profile("accurate", DEFAULT_MODEL, "pysbd", "params.json", 0.6,
+                        "MiniLM sentence embeddings of every sentence, pysbd sentences"),
+    # static-model document cosines crowd together (NewsWCL50's other-event pairs: median 0.79), so the floor is
+    # set below every derived Clough-Stevenson answer (lowest 0.689) and every NewsWCL50 same-event pair (0.816)
+    "fast": Profile("fast", FAST_MODEL, "blingfire", "params-fast.json", 0.68,
+                    "static embeddings distilled from MiniLM (model2vec), blingfire sentences"),
+}
+DEFAULT_PROFILE = "accurate"
+
+
+def profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}: choose one of {', '.join(PROFILES)}") from None
 
 
 @dataclass(frozen=True)
@@ -38,8 +73,10 @@ class ScoringParams:
     provenance: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def shipped(cls) -> "ScoringParams":
-        raw = json.loads(resources.files("detector").joinpath("params.json").read_text(encoding="utf-8"))
+    def shipped(cls, profile_name: str = DEFAULT_PROFILE) -> "ScoringParams":
+        """The parameters fitted for a profile's encoder and splitter (scripts/calibrate.py --profile)."""
+        file = profile(profile_name).params_file
+        raw = json.loads(resources.files("detector").joinpath(file).read_text(encoding="utf-8"))
         return cls(
             align_threshold=float(raw["align_threshold"]),
             weights={k: float(v) for k, v in raw["weights"].items()},
@@ -58,6 +95,10 @@ class Settings:
     """How an index is built. Keyword-only, validated here so every entry point gets the same checks."""
 
     model: str = DEFAULT_MODEL
+    #: the profile the index was created with (config.PROFILES): its splitter and its fitted parameters.
+    profile: str = DEFAULT_PROFILE
+    #: sentence splitter: "pysbd" or "blingfire" (set by the profile).
+    splitter: str = "pysbd"
     #: MinHash permutations: more is a finer Jaccard estimate, more memory and time.
     num_perm: int = 128
     #: word n-gram size of the shingles (after stop-word removal); 1 finds the most rewrites for the fewest
@@ -72,6 +113,9 @@ class Settings:
     neighbor_min_cosine: float = 0.6
 
     def __post_init__(self) -> None:
+        profile(self.profile)
+        if self.splitter not in ("pysbd", "blingfire"):
+            raise ValueError(f"splitter={self.splitter!r} must be pysbd or blingfire")
         if not 16 <= self.num_perm <= 1024:
             raise ValueError(f"num_perm={self.num_perm} must be between 16 and 1024")
         if not 1 <= self.shingle_size <= 5:
@@ -82,6 +126,13 @@ class Settings:
             raise ValueError(f"neighbors={self.neighbors} must be 0 or more")
         if not -1.0 <= self.neighbor_min_cosine <= 1.0:
             raise ValueError(f"neighbor_min_cosine={self.neighbor_min_cosine} must be between -1 and 1")
+
+    @classmethod
+    def for_profile(cls, name: str = DEFAULT_PROFILE, *, model: str | None = None) -> "Settings":
+        """The settings of a new index with profile `name` (and another model than the profile's, if given)."""
+        chosen = profile(name)
+        return cls(model=model or chosen.model, profile=name, splitter=chosen.splitter,
+                   neighbor_min_cosine=chosen.neighbor_min_cosine)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from . import clusters as story_clusters
-from .config import ScoringParams, Settings
+from .config import DEFAULT_PROFILE, ScoringParams, Settings
 from .documents import Document, batches, content_hash, parse_published
 from . import encoders
 from .encoders import Encoder
@@ -74,18 +74,19 @@ class Detector(DedupSteps):
     # ---- opening -------------------------------------------------------------------------------------------
     @classmethod
     def open(cls, path: str | Path, *, model: str | None = None, encoder: Encoder | None = None,
-             settings: Settings | None = None, params: ScoringParams | None = None,
+             settings: Settings | None = None, params: ScoringParams | None = None, profile: str | None = None,
              create: bool = True) -> "Detector":
-        """Open the index at `path`, creating it (with `settings`, `model` or `encoder`) if `create` and missing."""
+        """Open the index at `path`, creating it if `create` and missing: with `settings`, or those of `profile`
+        (default "accurate"), with `model` or `encoder` instead of the profile's model if given."""
         path = Path(path).resolve()
-        params = params or ScoringParams.shipped()
         if not (path / "manifest.json").exists() and create:
-            settings = settings or Settings(model=model or (encoder.name if encoder else Settings().model))
+            settings = settings or Settings.for_profile(profile or DEFAULT_PROFILE,
+                                                        model=model or (encoder.name if encoder else None))
             encoder = encoder or encoders.load_encoder(settings.model)
             try:
                 store = Store.create(path, model=encoders.canonical_name(settings.model), dimension=encoder.dimension,
                                      settings={**settings.to_dict(), "model": encoders.canonical_name(settings.model)})
-                return cls(store, encoder, settings, params)
+                return cls(store, encoder, settings, params or ScoringParams.shipped(settings.profile))
             except IndexExistsError:
                 pass  # another process created it meanwhile: open that one
         store = Store.open(path)
@@ -95,6 +96,11 @@ class Detector(DedupSteps):
             store.close()
             raise IndexFolderError(f"{path / 'manifest.json'} has invalid settings ({exc}): rebuild the index "
                                    "into a new folder") from None
+        if profile is not None and profile != stored.profile:
+            store.close()
+            raise IncompatibleIndexError(
+                f"{path} was created with profile {stored.profile!r}, not {profile!r}: an index keeps the profile it "
+                "was created with. Leave out --profile to use it, or build a new index with --index NEW_DIR.")
         wanted = encoders.canonical_name(model or encoder.name) if (model or encoder) else None
         if wanted is not None and wanted != encoders.canonical_name(store.manifest["model"]):
             store.close()
@@ -108,7 +114,7 @@ class Detector(DedupSteps):
                 f"{path} holds {store.manifest['dimension']}-dimensional vectors but encoder {encoder.name!r} gives "
                 f"{encoder.dimension}: use the encoder the index was built with, or build a new index.")
         encoder = encoder or encoders.load_encoder(stored.model)
-        return cls(store, encoder, stored, params)
+        return cls(store, encoder, stored, params or ScoringParams.shipped(stored.profile))
 
     def close(self) -> None:
         self.store.close()
@@ -217,7 +223,7 @@ class Detector(DedupSteps):
             digest = doc.content_hash
             duplicate = digest in seen or self.store.document_by_hash(digest) is not None
             seen.add(digest)
-            sentences.append(None if duplicate else split_sentences(doc.text))
+            sentences.append(None if duplicate else split_sentences(doc.text, self.settings.splitter))
         need = [i for i, s in enumerate(sentences) if isinstance(s, list)]
         flat = [t for i in need for t in sentences[i]]
         encoded = self.encoder.encode(flat) if flat else np.zeros((0, 0), dtype=np.float32)
@@ -287,27 +293,30 @@ class Detector(DedupSteps):
             note(a, b, EXACT)
         snapshot = self._snapshot
         assert snapshot is not None
-        for key in new_keys:
-            view = self._view(key)
+        views = [self._view(key) for key in new_keys]
+        for key, view in zip(new_keys, views):
             for other in snapshot.lsh.query(view.signature):
                 note(key, other, MINHASH)
-            if self.settings.neighbors:
-                sims, ids = snapshot.documents.search(view.vector[None, :], self.settings.neighbors + 1)
-                for sim, other in zip(sims[0], ids[0]):
+        if self.settings.neighbors and views:  # one search for the whole batch (a matrix product, not a loop)
+            sims, ids = snapshot.documents.search(np.vstack([v.vector for v in views]), self.settings.neighbors + 1)
+            for key, row_sims, row_ids in zip(new_keys, sims, ids):
+                for sim, other in zip(row_sims, row_ids):
                     if other >= 0 and sim >= self.settings.neighbor_min_cosine:
                         note(key, int(other), EMBEDDING)
         return found
 
     def _confirm(self, a: int, b: int, sources: set[str]) -> bool:
-        evidence = self._evidence(self._view(a), self._view(b))
+        evidence = self._evidence(self._view(a), self._view(b), explain=False)
         docs = self.store.summaries_by_key([a, b])
         features = _with_days_apart(evidence.features(), docs[a].published, docs[b].published)
         score = self.scorer.score(features, exact=EXACT in sources)
         self.store.put_pair(StoredPair(a, b, sorted(sources), features, score.probability, score.relation))
         return score.same_story
 
-    def _evidence(self, a: TextView, b: TextView, *, indexed: tuple[bool, bool] = (True, True)) -> PairEvidence:
-        return compare(a, b, align_threshold=self.params.align_threshold, stats=self._stats(), indexed=indexed)
+    def _evidence(self, a: TextView, b: TextView, *, indexed: tuple[bool, bool] = (True, True),
+                  explain: bool = True) -> PairEvidence:
+        return compare(a, b, align_threshold=self.params.align_threshold, stats=self._stats(), indexed=indexed,
+                       explain=explain)
 
     def _stats(self) -> TermStats:
         """Document frequencies of specific terms in the index (exact duplicates counted once)."""
@@ -341,14 +350,23 @@ class Detector(DedupSteps):
         return {(p.a_key, p.b_key): self.scorer.link(p.probability, p.relation) for p in self.store.all_pairs()}
 
     def _rescore(self) -> dict[tuple[int, int], float]:
-        """Score every candidate pair again with the index's current term frequencies."""
+        """Score candidate pairs again with the index's current term frequencies: every pair while the index is
+        small; beyond, only the pairs that some term similarity could put on the other side of the threshold (the
+        others keep their stored probability: their verdict cannot change, and rescoring them all costs time in
+        proportion to the whole index at every rescoring)."""
         stats = self._stats()
+        every_pair = stats.documents < RESCORE_EVERY_BATCH_BELOW
         published = {d.key: d.published for d in self.store.summaries()}
         scores: dict[tuple[int, int], float] = {}
         changed = []
         for pair in self.store.all_pairs():
+            if not every_pair and EXACT not in pair.sources and not self.scorer.could_cross(pair.features,
+                                                                                            "term_cosine"):
+                scores[(pair.a_key, pair.b_key)] = self.scorer.link(pair.probability, pair.relation)
+                continue
             a, b = self._terms_of(pair.a_key), self._terms_of(pair.b_key)
-            features = {**pair.features, "term_cosine": term_overlap(a, b, stats=stats, indexed=(True, True)).score}
+            features = {**pair.features, "term_cosine": term_overlap(a, b, stats=stats, indexed=(True, True),
+                                                                    explain=False).score}
             features = _with_days_apart(features, published[pair.a_key], published[pair.b_key])
             score = self.scorer.score(features, exact=EXACT in pair.sources)
             if (score.probability, score.relation) != (pair.probability, pair.relation):

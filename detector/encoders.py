@@ -8,8 +8,11 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .config import DEFAULT_MODEL
+from .config import DEFAULT_MODEL, FAST_MODEL
 from .errors import DetectorError
+
+#: PCA dimensions of the distilled static model (model2vec's default): half of MiniLM's 384, little lost.
+FAST_MODEL_DIMENSIONS = 256
 
 
 @runtime_checkable
@@ -78,6 +81,85 @@ class SentenceTransformerEncoder:
         return np.asarray(vectors, dtype=np.float32)
 
 
+def cache_folder() -> Path:
+    """Where derived models are kept: $DETECTOR_CACHE, else ~/.cache/detector."""
+    return Path(os.environ.get("DETECTOR_CACHE") or Path.home() / ".cache" / "detector")
+
+
+def fast_model_path() -> Path:
+    """The fast profile's static model, distilled from the bundled MiniLM the first time it is needed (about 20 s on
+    two cores, offline: model2vec passes every token of the vocabulary through the model, then applies PCA and SIF
+    weighting). Distillation is deterministic, so every machine derives the same model."""
+    folder = cache_folder() / FAST_MODEL
+    if (folder / "model.safetensors").exists():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    from filelock import FileLock
+
+    with FileLock(str(folder.parent / f".{FAST_MODEL}.lock")):  # one process distils, the others wait for it
+        if (folder / "model.safetensors").exists():
+            return folder
+        import logging
+        import shutil
+        import sys
+
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        print(f"detector: distilling the fast profile's model from {DEFAULT_MODEL} into {folder} (once, about 20 s)",
+              file=sys.stderr)
+        from model2vec.distill import distill
+
+        for noisy in ("model2vec", "transformers", "sentence_transformers"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
+        quiet = os.environ.get("TQDM_DISABLE")
+        os.environ["TQDM_DISABLE"] = "1"  # the library's progress bars: noise on our stderr
+        try:
+            model = distill(model_name=str(bundled_model_path()), pca_dims=FAST_MODEL_DIMENSIONS)
+        finally:
+            if quiet is None:
+                del os.environ["TQDM_DISABLE"]
+            else:
+                os.environ["TQDM_DISABLE"] = quiet
+        staging = folder.parent / f".{FAST_MODEL}.staging-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        model.save_pretrained(str(staging))
+        os.replace(staging, folder)
+    return folder
+
+
+class StaticEncoder:
+    """A model2vec static model: a sentence's vector is the weighted mean of its tokens' vectors (no transformer
+    at run time: thousands of sentences a second on one core)."""
+
+    def __init__(self, name: str = FAST_MODEL) -> None:
+        self.name = name
+        self._model = None
+
+    def _load(self):
+        if self._model is None:
+            from model2vec import StaticModel
+
+            location = fast_model_path() if self.name == FAST_MODEL else Path(self.name)
+            try:
+                self._model = StaticModel.from_pretrained(str(location))
+            except Exception as exc:  # noqa: BLE001 - the library raises several types
+                raise DetectorError(f"could not load the static model {self.name!r} from {location}: {exc}. "
+                                    f"Remove {location} to distil it again.") from exc
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        return int(self._load().dim)
+
+    def encode(self, sentences: list[str]) -> np.ndarray:
+        if not sentences:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = np.asarray(self._load().encode(sentences, show_progress_bar=False), dtype=np.float32)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-12)
+
+
 def load_encoder(name: str = DEFAULT_MODEL) -> Encoder:
     """The encoder for a model name or folder: the one place the library makes one (tests replace it)."""
+    if name == FAST_MODEL:
+        return StaticEncoder(name)
     return SentenceTransformerEncoder(name)

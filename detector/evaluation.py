@@ -124,7 +124,7 @@ def pair_evaluation(labels: list[int], scores: list[float], same: list[bool], le
                           _f1(precision, recall), seconds, dict(Counter(levels)), by_category)
 
 
-def evaluate_file(path: str, *, encoder=None, model: str | None = None, progress=None):
+def evaluate_file(path: str, *, encoder=None, model: str | None = None, profile: str = "accurate", progress=None):
     """Evaluate the detector on a labelled JSON-lines file: documents with a `story` label are indexed into a
     temporary index and clustered; pairs (`a`, `b`, `label`) are scored. Returns a Clustering- or PairEvaluation."""
     import json
@@ -135,7 +135,7 @@ def evaluate_file(path: str, *, encoder=None, model: str | None = None, progress
     from .detector import Detector
     from .documents import document_from_record
     from . import encoders
-    from .config import DEFAULT_MODEL
+    from .config import ScoringParams, Settings
     from .errors import InputError
     from .pairs import score_pairs
 
@@ -163,7 +163,7 @@ def evaluate_file(path: str, *, encoder=None, model: str | None = None, progress
             raise InputError(f"{path}:{missing[0]}: no `story` label (every document of a story set needs one)")
         truth = [str(d.extra.get("story")) for d in docs]
         with tempfile.TemporaryDirectory(prefix="detector-eval-") as folder:
-            with Detector.open(Path(folder) / "index", model=model, encoder=encoder) as detector:
+            with Detector.open(Path(folder) / "index", model=model, encoder=encoder, profile=profile) as detector:
                 detector.index(docs, progress=progress)
                 cluster_of = detector.cluster_of()
         predicted = [cluster_of[d.id] for d in docs]
@@ -175,8 +175,10 @@ def evaluate_file(path: str, *, encoder=None, model: str | None = None, progress
                 raise InputError(f"{path}:{number}: a pair needs non-empty text fields `a` and `b` and a `label` "
                                  "of 0 or 1")
         rows = [row for _, row in rows]
-        encoder = encoder or encoders.load_encoder(model or DEFAULT_MODEL)
-        scores = score_pairs([(r["a"], r["b"]) for r in rows], encoder=encoder)
+        settings = Settings.for_profile(profile, model=model or (encoder.name if encoder else None))
+        encoder = encoder or encoders.load_encoder(settings.model)
+        scores = score_pairs([(r["a"], r["b"]) for r in rows], encoder=encoder, settings=settings,
+                             params=ScoringParams.shipped(profile))
         return pair_evaluation([int(r["label"]) for r in rows], [s.score for s in scores],
                                [s.relation != "different" for s in scores], [s.level for s in scores],
                                [r.get("category") for r in rows], [s.relation for s in scores],

@@ -48,21 +48,29 @@ QUOTE_SIMILARITY = 90.0
 
 def quotations(sentence: str) -> list[str]:
     """Quoted spans of at least QUOTE_MIN_WORDS words, normalised (case, punctuation) for comparison."""
+    return list(_quotations(sentence))
+
+
+@lru_cache(maxsize=200_000)
+def _quotations(sentence: str) -> tuple[str, ...]:
+    """quotations(), cached: a sentence meets many candidates."""
     found = []
     for match in _QUOTED.finditer(sentence):
         span = next(g for g in match.groups() if g)
         tokens = [w.lower() for w in words(span)]
         if len(tokens) >= QUOTE_MIN_WORDS:
             found.append(" ".join(tokens))
-    return found
+    return tuple(found)
 
 
 def shared_quotes(a: list[str], b: list[str]) -> dict[tuple[int, int], str]:
     """(sentence of A, sentence of B) -> the quotation they share (equal, or nearly: a word changed or trimmed)."""
-    quotes_b = [(j, q) for j, sentence in enumerate(b) for q in quotations(sentence)]
+    quotes_b = [(j, q) for j, sentence in enumerate(b) for q in _quotations(sentence)]
     shared: dict[tuple[int, int], str] = {}
+    if not quotes_b:
+        return shared
     for i, sentence in enumerate(a):
-        for qa in quotations(sentence):
+        for qa in _quotations(sentence):
             for j, qb in quotes_b:
                 if qa == qb or fuzz.token_set_ratio(qa, qb) >= QUOTE_SIMILARITY:
                     shared.setdefault((i, j), qa if len(qa) <= len(qb) else qb)
@@ -130,6 +138,7 @@ class TermStats:
         return math.log((others + self.PRIOR) / (holders + 1)) / math.log(others + self.PRIOR)
 
 
+@lru_cache(maxsize=500_000)
 def term_weight(term: str) -> float:
     """How much a shared term says: dates 1, other numbers 0.5, words by rarity in general English (0..1)."""
     if any(c.isdigit() for c in term):
@@ -237,9 +246,10 @@ def _variant_groups(a: Terms, b: Terms) -> dict[tuple[str, str], str]:
 
 
 def term_overlap(a: Terms, b: Terms, *, stats: TermStats | None = None,
-                 indexed: tuple[bool, bool] = (False, False)) -> TermOverlap:
+                 indexed: tuple[bool, bool] = (False, False), explain: bool = True) -> TermOverlap:
     """How much the two texts' specific terms agree, rare terms counting most: rare in general English always, and
-    rare in the collection when `stats` are given (`indexed` says which of a and b are counted in them)."""
+    rare in the collection when `stats` are given (`indexed` says which of a and b are counted in them). With
+    `explain`, the shared terms are listed too (for reports; scoring needs only the score)."""
     if not a.counts or not b.counts:
         return TermOverlap(0.0, [])
     group = _variant_groups(a, b)
@@ -257,6 +267,8 @@ def term_overlap(a: Terms, b: Terms, *, stats: TermStats | None = None,
     dot = sum(v * vector_b.get(g, 0.0) for g, v in vector_a.items())
     norm = math.sqrt(sum(v * v for v in vector_a.values()) * sum(v * v for v in vector_b.values()))
     score = min(1.0, dot / norm) if norm else 0.0
+    if not explain:
+        return TermOverlap(score)
     by_group_b = {}
     for u in b.counts:
         by_group_b.setdefault(group[("b", u)], u)

@@ -36,7 +36,7 @@ def score_pairs(pairs: list[tuple[str, str]], *, encoder: Encoder, settings: Set
                 params: ScoringParams | None = None) -> list[PairScore]:
     """Score each (a, b). Specific terms are weighted by their rarity among all the texts given, as in an index."""
     settings = settings or Settings(model=encoder.name)
-    scorer = Scorer(params or ScoringParams.shipped())
+    scorer = Scorer(params or ScoringParams.shipped(settings.profile))
     short = [len(words(a)) <= SHORT_TEXT_WORDS and len(words(b)) <= SHORT_TEXT_WORDS for a, b in pairs]
     short_texts = list(dict.fromkeys(t for pair, is_short in zip(pairs, short) if is_short for t in pair))
     whole = dict(zip(short_texts, encoder.encode(short_texts))) if short_texts else {}

@@ -63,6 +63,14 @@ class Scorer:
         relation = DUPLICATE if exact else self._relation(p, features)
         return Score(p, relation, self.link(p, relation))
 
+    def could_cross(self, features: dict[str, float], name: str) -> bool:
+        """Whether some value of feature `name` in [0, 1] would put the pair on the other side of the same-story
+        threshold than another value would (the model is linear in each feature, so the two ends decide)."""
+        threshold = self.params.same_story_threshold
+        low = self.probability({**features, name: 0.0}) >= threshold
+        high = self.probability({**features, name: 1.0}) >= threshold
+        return low != high
+
     def link(self, probability: float, relation: str) -> float:
         """A pair's weight in the story graph: its probability, except where a rule overrode it (a likely pair
         ruled different by the time window: 0; an exact duplicate: at least the threshold)."""

@@ -1,6 +1,9 @@
 """Fit the scores and thresholds on the labelled development sets; write detector/params.json.
 
-    python scripts/calibrate.py --data ../shared/data [--write]
+    python scripts/calibrate.py --data ../shared/data [--profile accurate|fast] [--write]
+
+Each profile (detector/config.py: encoder and sentence splitter) has its own fitted parameters: params.json for
+accurate, params-fast.json for fast. The same method fits both.
 
 1. align_threshold: the cosine of two sentences' embeddings at or above which they count as aligned, chosen on
    MRPC train (news sentence paraphrases) as the threshold with the best Youden's J (TPR - FPR), which does not
@@ -35,15 +38,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from labelled import clough_pairs, newswcl_pairs, read_jsonl  # noqa: E402
 
 from detector.compare import SENTENCE_FEATURES, compare, sentence_features, views_of_texts  # noqa: E402
-from detector.config import Settings  # noqa: E402
-from detector.encoders import SentenceTransformerEncoder  # noqa: E402
+from detector.config import PROFILES, Settings  # noqa: E402
+from detector.encoders import load_encoder  # noqa: E402
 from detector.evidence import TermStats  # noqa: E402
 
 #: The confirmation evidence. The whole-document cosine is left out on purpose: it measures topic, and finds
 #: candidates, but different events on one topic score as high as the same event told twice (seed 004 against
 #: 000-003: 0.86 against 0.85-0.92), and NewsWCL50 has too few such pairs to teach a model that.
 FEATURES = ["coverage_min", "coverage_max", "jaccard", "term_cosine", "containment"]
-PARAMS = Path(__file__).resolve().parent.parent / "detector" / "params.json"
+PACKAGE = Path(__file__).resolve().parent.parent / "detector"
 TIME_WINDOW_DAYS = 14
 
 
@@ -205,11 +208,13 @@ def cross_validate(pairs, rows, X, y) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="folder with the labelled sets (../shared/data)")
-    parser.add_argument("--write", action="store_true", help=f"write the fitted parameters to {PARAMS}")
+    parser.add_argument("--profile", choices=list(PROFILES), default="accurate")
+    parser.add_argument("--write", action="store_true", help="write the fitted parameters into the package "
+                        "(detector/params.json, or the profile's file)")
     args = parser.parse_args()
 
-    encoder = SentenceTransformerEncoder()
-    settings = Settings()
+    settings = Settings.for_profile(args.profile)
+    encoder = load_encoder(settings.model)
     align_threshold, sentence, sentence_report = fit_sentence_model(args.data, encoder)
     print(f"align_threshold = {align_threshold}", json.dumps(sentence_report, indent=2))
 
@@ -234,7 +239,8 @@ def main() -> None:
         "time_window_days": TIME_WINDOW_DAYS,
         "sentence": sentence,
         "provenance": {
-            "script": "scripts/calibrate.py", "date": date.today().isoformat(), "model": settings.model,
+            "script": f"scripts/calibrate.py --profile {args.profile}", "date": date.today().isoformat(),
+            "model": settings.model, "splitter": settings.splitter,
             **sentence_report,
             "document_model": "logistic regression (C=1) over the features, NewsWCL50 pairs + Clough-Stevenson "
                               "answer/source pairs, data sets weighted equally, classes balanced",
@@ -245,8 +251,9 @@ def main() -> None:
         },
     }
     if args.write:
-        PARAMS.write_text(json.dumps(params, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {PARAMS}")
+        target = PACKAGE / PROFILES[args.profile].params_file
+        target.write_text(json.dumps(params, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {target}")
 
 
 if __name__ == "__main__":

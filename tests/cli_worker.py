@@ -15,7 +15,7 @@ from detector.cli import cli  # noqa: E402
 from detector.config import ScoringParams  # noqa: E402
 
 encoders.load_encoder = lambda name="": FakeEncoder()
-ScoringParams.shipped = classmethod(lambda cls: TEST_PARAMS)
+ScoringParams.shipped = classmethod(lambda cls, profile="accurate": TEST_PARAMS)
 
 if __name__ == "__main__":
     cli(sys.argv[1:], prog_name="detector")

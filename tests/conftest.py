@@ -180,7 +180,7 @@ def fake_model(monkeypatch: pytest.MonkeyPatch) -> FakeEncoder:
         return encoder
 
     monkeypatch.setattr("detector.encoders.load_encoder", factory)
-    monkeypatch.setattr(ScoringParams, "shipped", classmethod(lambda cls: TEST_PARAMS))
+    monkeypatch.setattr(ScoringParams, "shipped", classmethod(lambda cls, profile="accurate": TEST_PARAMS))
     return encoder
 
 

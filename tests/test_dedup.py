@@ -115,7 +115,7 @@ def run(fake_model, tmp_index):
 
 
 def test_dedup_command_adds_the_decision_to_each_line(run, monkeypatch):
-    monkeypatch.setattr("detector.config.ScoringParams.shipped", classmethod(lambda cls: PARAMS))
+    monkeypatch.setattr("detector.config.ScoringParams.shipped", classmethod(lambda cls, profile="accurate": PARAMS))
     result = run("--policy", "duplicate", "-", input=lines_of(stream()))
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]
@@ -128,7 +128,7 @@ def test_dedup_command_adds_the_decision_to_each_line(run, monkeypatch):
 
 
 def test_dedup_keep_only_and_a_later_run_sees_earlier_decisions(run, monkeypatch):
-    monkeypatch.setattr("detector.config.ScoringParams.shipped", classmethod(lambda cls: PARAMS))
+    monkeypatch.setattr("detector.config.ScoringParams.shipped", classmethod(lambda cls, profile="accurate": PARAMS))
     first = run("--keep-only", "--policy", "same_story", "-", input=lines_of(stream()[:2]))
     assert [json.loads(line)["id"] for line in first.stdout.splitlines()] == ["wire", "italy"]
     second = run("--keep-only", "--policy", "same_story", "-", input=lines_of(stream()))
