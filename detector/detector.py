@@ -40,7 +40,7 @@ EXACT, MINHASH, EMBEDDING = "exact", "minhash", "embedding"
 #: every candidate pair is rescored at each batch while the index holds fewer texts than this; beyond, whenever
 #: the number of texts has grown by this factor since the last rescoring (term rarity then moves little).
 RESCORE_EVERY_BATCH_BELOW = 2_000
-RESCORE_GROWTH = 1.25
+RESCORE_GROWTH = 2.0
 #: views (sentences and their vectors) of this many documents are kept in memory.
 VIEW_CACHE_SIZE = 20_000
 
@@ -339,7 +339,7 @@ class Detector(DedupSteps):
 
     def _links(self) -> dict[tuple[int, int], float]:
         """The weight of every candidate pair in the story graph: rescored with the index's current term
-        frequencies while the index is small or has grown by a quarter since the last rescoring (rarity in the
+        frequencies while the index is small or has doubled since the last rescoring (rarity in the
         index changes as documents arrive; rescoring keeps the stories independent of arrival order), else as
         stored."""
         texts = self._stats().documents

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 from anyascii import anyascii
@@ -128,6 +128,16 @@ class TermStats:
     df: dict[str, int] = field(default_factory=dict)
     #: pseudo-documents assumed not to hold the term, so that a small collection changes weights only a little.
     PRIOR = 10
+    _weights: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def weight(self, term: str, *, members: int, pair_size: int) -> float:
+        """term_weight() x rarity(), remembered: the same terms meet again and again in one collection."""
+        key = (term, members, pair_size)
+        found = self._weights.get(key)
+        if found is None:
+            found = self._weights[key] = term_weight(term) * self.rarity(term, members=members,
+                                                                           pair_size=pair_size)
+        return found
 
     def rarity(self, term: str, *, members: int, pair_size: int) -> float:
         """In (0, 1]: 1 for a term no document outside the pair holds. `members`: how many documents of the pair
@@ -152,6 +162,11 @@ class Terms:
 
     counts: dict[str, int]
     spelling: dict[str, str]
+
+    @cached_property
+    def varying(self) -> list[str]:
+        """The terms that may have spelling variants (see _may_vary)."""
+        return [t for t in self.counts if _may_vary(t)]
 
 
 def specific_terms(sentences: list[str]) -> Terms:
@@ -215,7 +230,16 @@ class TermOverlap:
 
 
 def _variant_groups(a: Terms, b: Terms) -> dict[tuple[str, str], str]:
-    """(side, term) -> the name of its variant group (its smallest member); symmetric in a and b, transitive."""
+    """(side, term) -> the name of its variant group (its smallest member), for the terms of a and b that are
+    spelling variants of a term on the other side; every other term is a group of its own (a term on both sides:
+    one group named by the term). Symmetric in a and b, transitive."""
+    exact = a.counts.keys() & b.counts.keys()
+    by_initial: dict[str, list[str]] = {}
+    for u in b.varying:
+        if u not in exact:
+            by_initial.setdefault(u[0], []).append(u)
+    if not by_initial:
+        return {}
     parent: dict[tuple[str, str], tuple[str, str]] = {}
 
     def find(node: tuple[str, str]) -> tuple[str, str]:
@@ -225,24 +249,16 @@ def _variant_groups(a: Terms, b: Terms) -> dict[tuple[str, str], str]:
             node = parent[node]
         return node
 
-    exact = a.counts.keys() & b.counts.keys()
-    for t in exact:
-        parent[find(("b", t))] = find(("a", t))
-    by_initial: dict[str, list[str]] = {}
-    for u in b.counts:
-        if u not in exact and _may_vary(u):
-            by_initial.setdefault(u[0], []).append(u)
-    for t in a.counts:
-        if t in exact or not _may_vary(t):
+    for t in a.varying:
+        if t in exact:
             continue
         for u in by_initial.get(t[0], ()):
             if abs(len(t) - len(u)) <= 4 and variants_match(t, u):
                 parent[find(("b", u))] = find(("a", t))
     members: dict[tuple[str, str], list[str]] = {}
-    nodes = [("a", t) for t in a.counts] + [("b", u) for u in b.counts]
-    for node in nodes:
+    for node in list(parent):
         members.setdefault(find(node), []).append(node[1])
-    return {node: min(members[find(node)]) for node in nodes}
+    return {node: min(members[find(node)]) for node in parent}
 
 
 def term_overlap(a: Terms, b: Terms, *, stats: TermStats | None = None,
@@ -258,11 +274,12 @@ def term_overlap(a: Terms, b: Terms, *, stats: TermStats | None = None,
     pair_size = sum(indexed)
     for side, terms, vector in (("a", a, vector_a), ("b", b, vector_b)):
         for t, n in terms.counts.items():
-            weight = term_weight(t)
             if stats is not None:
                 members = int(indexed[0] and t in a.counts) + int(indexed[1] and t in b.counts)
-                weight *= stats.rarity(t, members=members, pair_size=pair_size)
-            g = group[(side, t)]
+                weight = stats.weight(t, members=members, pair_size=pair_size)
+            else:
+                weight = term_weight(t)
+            g = group.get((side, t), t)
             vector[g] = vector.get(g, 0.0) + math.sqrt(n) * weight
     dot = sum(v * vector_b.get(g, 0.0) for g, v in vector_a.items())
     norm = math.sqrt(sum(v * v for v in vector_a.values()) * sum(v * v for v in vector_b.values()))
@@ -271,8 +288,8 @@ def term_overlap(a: Terms, b: Terms, *, stats: TermStats | None = None,
         return TermOverlap(score)
     by_group_b = {}
     for u in b.counts:
-        by_group_b.setdefault(group[("b", u)], u)
-    shared = [(t, by_group_b[group[("a", t)]]) for t in a.counts if group[("a", t)] in by_group_b]
+        by_group_b.setdefault(group.get(("b", u), u), u)
+    shared = [(t, by_group_b[group.get(("a", t), t)]) for t in a.counts if group.get(("a", t), t) in by_group_b]
     shared.sort(key=lambda tu: (-term_weight(tu[0]) * math.sqrt(a.counts[tu[0]]), tu[0]))
     labels = [a.spelling[t] if t == u else f"{a.spelling[t]} ~ {b.spelling[u]}" for t, u in shared]
     return TermOverlap(score, labels)
