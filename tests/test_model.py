@@ -94,3 +94,33 @@ def test_cli_index_and_clusters_with_the_real_model(seeds_dir, tmp_path, real_en
     for row in rows:
         groups.setdefault(row["cluster"], []).append(row["id"])
     assert prefixes(groups.values()) == [["000", "001", "002", "003"], ["004"]]
+
+
+# ---- the fast profile: the static model distilled from the bundled one ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fast_seed_detector(tmp_path_factory):
+    """The seeds in a fast-profile index (the static model is distilled into the cache on first use)."""
+    seeds = Path(__file__).parent.parent / "seeds"
+    detector = Detector.open(tmp_path_factory.mktemp("fast") / "index", profile="fast", create=True)
+    detector.index(read_paths([seeds]))
+    yield detector
+    detector.close()
+
+
+def test_fast_profile_finds_the_seed_stories(fast_seed_detector, seeds_dir):
+    info = fast_seed_detector.info()
+    assert (info["model"], info["dimension"], info["settings"]["profile"]) == ("minilm-static-256", 256, "fast")
+    expected = json.loads((seeds_dir / "expected_clusters.json").read_text(encoding="utf-8"))["clusters"]
+    assert prefixes(c.members for c in fast_seed_detector.clusters()) == expected
+    report = fast_seed_detector.report(seed_id(fast_seed_detector, "000"), seed_id(fast_seed_detector, "004"))
+    assert report.verdict == "different"
+
+
+def test_fast_model_ranks_a_paraphrase_above_an_unrelated_sentence(fast_seed_detector):
+    """The static model is derived on each machine: its vectors must carry MiniLM's sense of similarity."""
+    encoder = fast_seed_detector.encoder
+    v = encoder.encode(["The army captured the town on Monday.", "On Monday the town was taken by the army.",
+                        "The chess final ended in a draw."])
+    assert v.shape == (3, 256) and float(v[0] @ v[1]) > float(v[0] @ v[2]) + 0.1
