@@ -7,6 +7,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
+from typing import Callable
 
 import numpy as np
 from anyascii import anyascii
@@ -129,15 +130,27 @@ class TermStats:
     #: pseudo-documents assumed not to hold the term, so that a small collection changes weights only a little.
     PRIOR = 10
     _weights: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    #: identifies this collection's weights in caches kept elsewhere (see _total_square).
+    token: object = field(default_factory=object, init=False, repr=False, compare=False)
 
     def weight(self, term: str, *, members: int, pair_size: int) -> float:
         """term_weight() x rarity(), remembered: the same terms meet again and again in one collection."""
-        key = (term, members, pair_size)
-        found = self._weights.get(key)
-        if found is None:
-            found = self._weights[key] = term_weight(term) * self.rarity(term, members=members,
-                                                                           pair_size=pair_size)
-        return found
+        return self.weights(members, pair_size)(term)
+
+    def weights(self, members: int, pair_size: int) -> Callable[[str], float]:
+        """weight() for given `members` and `pair_size`, as a function of the term alone (for hot loops)."""
+        key = (members, pair_size)
+        known = self._weights.get(key)
+        if known is None:
+            known = self._weights[key] = {}
+
+        def weight(term: str) -> float:
+            found = known.get(term)
+            if found is None:
+                found = known[term] = term_weight(term) * self.rarity(term, members=members, pair_size=pair_size)
+            return found
+
+        return weight
 
     def rarity(self, term: str, *, members: int, pair_size: int) -> float:
         """In (0, 1]: 1 for a term no document outside the pair holds. `members`: how many documents of the pair
@@ -162,6 +175,11 @@ class Terms:
 
     counts: dict[str, int]
     spelling: dict[str, str]
+
+    @cached_property
+    def roots(self) -> dict[str, float]:
+        """Term -> sqrt(occurrences): repeating a term counts, with diminishing returns."""
+        return {t: math.sqrt(n) for t, n in self.counts.items()}
 
     @cached_property
     def varying(self) -> list[str]:
@@ -197,10 +215,12 @@ def specific_terms(sentences: list[str]) -> Terms:
     return Terms(counts, spelling)
 
 
+@lru_cache(maxsize=200_000)
 def _skeleton(term: str) -> str:
     return _REPEATS.sub(r"\1", term[0] + _VOWELS.sub("", term[1:]))
 
 
+@lru_cache(maxsize=200_000)
 def _may_vary(term: str) -> bool:
     """Only words of 5 letters or more have spelling variants here; numbers and dates must match exactly."""
     return len(term) >= VARIANT_MIN_LENGTH and not any(c.isdigit() for c in term)
@@ -261,6 +281,18 @@ def _variant_groups(a: Terms, b: Terms) -> dict[tuple[str, str], str]:
     return {node: min(members[find(node)]) for node in parent}
 
 
+def _total_square(terms: Terms, weight: Callable[[str], float], token: object) -> float:
+    """The squared norm of a text's term vector when no term is shared, remembered for the latest collection
+    (`token`) on the Terms object itself."""
+    cached = terms.__dict__.get("_total_square")
+    if cached is not None and token is not None and cached[0] == token:
+        return cached[1]
+    total = sum((root * weight(t)) ** 2 for t, root in terms.roots.items())
+    if token is not None:
+        terms.__dict__["_total_square"] = (token, total)
+    return total
+
+
 def term_overlap(a: Terms, b: Terms, *, stats: TermStats | None = None,
                  indexed: tuple[bool, bool] = (False, False), explain: bool = True) -> TermOverlap:
     """How much the two texts' specific terms agree, rare terms counting most: rare in general English always, and
@@ -269,20 +301,35 @@ def term_overlap(a: Terms, b: Terms, *, stats: TermStats | None = None,
     if not a.counts or not b.counts:
         return TermOverlap(0.0, [])
     group = _variant_groups(a, b)
-    vector_a: dict[str, float] = {}
-    vector_b: dict[str, float] = {}
+    both = a.counts.keys() & b.counts.keys()
+    if not both and not group:
+        return TermOverlap(0.0, [])  # nothing shared, not even a variant: the cosine is 0 whatever the weights
     pair_size = sum(indexed)
-    for side, terms, vector in (("a", a, vector_a), ("b", b, vector_b)):
-        for t, n in terms.counts.items():
-            if stats is not None:
-                members = int(indexed[0] and t in a.counts) + int(indexed[1] and t in b.counts)
-                weight = stats.weight(t, members=members, pair_size=pair_size)
-            else:
-                weight = term_weight(t)
+    # Only the terms the two share (exactly or as variants) are weighted here; each text's other terms enter the
+    # norm through its total, computed once per text and collection.
+    vectors, squares = [], []
+    for side, terms, held in (("a", a, int(indexed[0])), ("b", b, int(indexed[1]))):
+        # a term's weight depends on how many of the pair's indexed documents hold it: this side, and the other
+        if stats is None:
+            own = shared = term_weight
+            token = None
+        else:
+            own, shared = stats.weights(held, pair_size), stats.weights(pair_size, pair_size)
+            token = (stats.token, held, pair_size)
+        special = set(both)
+        special.update(t for (s_, t) in group if s_ == side)
+        vector: dict[str, float] = {}
+        square = _total_square(terms, own, token)
+        for t in special:
+            root = terms.roots[t]
+            square -= (root * own(t)) ** 2
             g = group.get((side, t), t)
-            vector[g] = vector.get(g, 0.0) + math.sqrt(n) * weight
+            vector[g] = vector.get(g, 0.0) + root * (shared(t) if t in both else own(t))
+        vectors.append(vector)
+        squares.append(max(0.0, square) + sum(v * v for v in vector.values()))
+    vector_a, vector_b = vectors
     dot = sum(v * vector_b.get(g, 0.0) for g, v in vector_a.items())
-    norm = math.sqrt(sum(v * v for v in vector_a.values()) * sum(v * v for v in vector_b.values()))
+    norm = math.sqrt(squares[0] * squares[1])
     score = min(1.0, dot / norm) if norm else 0.0
     if not explain:
         return TermOverlap(score)
