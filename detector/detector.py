@@ -260,9 +260,11 @@ class Detector(DedupSteps):
             new_keys.append(key)
 
         candidates = self._candidates(new_keys, exact_pairs)
-        confirmed = 0
-        for (a, b), sources in candidates.items():
-            confirmed += self._confirm(a, b, sources)
+        published = {k: d.published for k, d in
+                     self.store.summaries_by_key(sorted({k for pair in candidates for k in pair})).items()}
+        scored = [self._confirm(a, b, sources, published) for (a, b), sources in candidates.items()]
+        self.store.put_pairs(scored)
+        confirmed = sum(pair.relation != "different" for pair in scored)
         return IndexResult(added=added, replaced=replaced, unchanged=unchanged, metadata_updated=updated,
                            exact_duplicates=exact, candidate_pairs=len(candidates), confirmed_pairs=confirmed,
                            sentences_encoded=len(flat)), new_keys
@@ -305,13 +307,12 @@ class Detector(DedupSteps):
                         note(key, int(other), EMBEDDING)
         return found
 
-    def _confirm(self, a: int, b: int, sources: set[str]) -> bool:
+    def _confirm(self, a: int, b: int, sources: set[str], published: dict[int, str | None]) -> StoredPair:
+        """The evidence and score of a candidate pair, to be stored."""
         evidence = self._evidence(self._view(a), self._view(b), explain=False)
-        docs = self.store.summaries_by_key([a, b])
-        features = _with_days_apart(evidence.features(), docs[a].published, docs[b].published)
+        features = _with_days_apart(evidence.features(), published[a], published[b])
         score = self.scorer.score(features, exact=EXACT in sources)
-        self.store.put_pair(StoredPair(a, b, sorted(sources), features, score.probability, score.relation))
-        return score.same_story
+        return StoredPair(a, b, sorted(sources), features, score.probability, score.relation)
 
     def _evidence(self, a: TextView, b: TextView, *, indexed: tuple[bool, bool] = (True, True),
                   explain: bool = True) -> PairEvidence:
@@ -347,7 +348,8 @@ class Detector(DedupSteps):
         if texts < RESCORE_EVERY_BATCH_BELOW or texts >= last * RESCORE_GROWTH:
             self.store.set_rescored_at(texts)
             return self._rescore()
-        return {(p.a_key, p.b_key): self.scorer.link(p.probability, p.relation) for p in self.store.all_pairs()}
+        return {(a, b): self.scorer.link(probability, relation)
+                for a, b, probability, relation in self.store.pair_scores()}
 
     def _rescore(self) -> dict[tuple[int, int], float]:
         """Score candidate pairs again with the index's current term frequencies: every pair while the index is

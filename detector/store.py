@@ -430,15 +430,11 @@ class Store:
 
     # ---- pairs -------------------------------------------------------------------------------------------------
     def put_pairs(self, pairs: list[StoredPair]) -> None:
-        for pair in pairs:
-            self.put_pair(pair)
-
-    def put_pair(self, pair: StoredPair) -> None:
-        a, b = sorted((pair.a_key, pair.b_key))
-        self._db.execute(
+        self._db.executemany(
             "INSERT OR REPLACE INTO pairs (a_key, b_key, sources, features, probability, relation) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (a, b, ",".join(sorted(pair.sources)), json.dumps(pair.features), pair.probability, pair.relation))
+            [(*sorted((p.a_key, p.b_key)), ",".join(sorted(p.sources)), json.dumps(p.features), p.probability,
+              p.relation) for p in pairs])
 
     @staticmethod
     def _pair(row: tuple) -> StoredPair:
@@ -453,6 +449,10 @@ class Store:
     def all_pairs(self) -> list[StoredPair]:
         rows = self._db.execute("SELECT a_key, b_key, sources, features, probability, relation FROM pairs")
         return [self._pair(r) for r in rows]
+
+    def pair_scores(self) -> Iterator[tuple[int, int, float, str]]:
+        """(a_key, b_key, probability, relation) of every pair, without their features."""
+        yield from self._db.execute("SELECT a_key, b_key, probability, relation FROM pairs")
 
     def count_pairs(self) -> tuple[int, int]:
         """(candidate pairs, confirmed pairs)."""
