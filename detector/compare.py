@@ -77,7 +77,7 @@ def compare(a: TextView, b: TextView, *, align_threshold: float, stats: TermStat
         jaccard=jaccard(a.signature, b.signature),
         doc_cosine=float(cosine_from_inner_product(np.float32(a.vector @ b.vector))),
         alignment=align(a.vectors, b.vectors, threshold=align_threshold, a_sentences=a.sentences,
-                        b_sentences=b.sentences),
+                        b_sentences=b.sentences, explain=explain),
         terms=term_overlap(a.terms, b.terms, stats=stats, indexed=indexed, explain=explain),
         containment=containment(a.ngrams, b.ngrams),
     )

@@ -89,16 +89,22 @@ class Alignment:
 
 
 def align(a: np.ndarray, b: np.ndarray, *, threshold: float, a_sentences: list[str] | None = None,
-          b_sentences: list[str] | None = None) -> Alignment:
+          b_sentences: list[str] | None = None, explain: bool = True) -> Alignment:
     """Each sentence's best match in the other document, kept at or above `threshold`, in both directions.
 
     With the sentence texts given, two sentences that carry the same quotation also align, whatever their cosine:
-    rewrites keep quotes verbatim while changing the words around them.
+    rewrites keep quotes verbatim while changing the words around them. Without `explain`, only the coverages.
     """
     if len(a) == 0 or len(b) == 0:
         return Alignment([], 0.0, 0.0)
     sims = cosine_matrix(a, b)
     quotes = shared_quotes(a_sentences, b_sentences) if a_sentences and b_sentences else {}
+    if not explain:  # the coverages only (what scoring needs), not the list of aligned pairs
+        aligned_a = sims.max(axis=1) >= threshold
+        aligned_b = sims.max(axis=0) >= threshold
+        for i, j in quotes:
+            aligned_a[i] = aligned_b[j] = True
+        return Alignment([], float(np.count_nonzero(aligned_a)) / len(a), float(np.count_nonzero(aligned_b)) / len(b))
     best_in_b, best_in_a = sims.argmax(axis=1), sims.argmax(axis=0)
     kept = {(i, int(best_in_b[i])) for i in range(len(a)) if sims[i, best_in_b[i]] >= threshold}
     kept |= {(int(best_in_a[j]), j) for j in range(len(b)) if sims[best_in_a[j], j] >= threshold}

@@ -152,6 +152,10 @@ def test_align_shared_quote_aligns_whatever_the_cosine():
     assert [(p.a_index, p.b_index, p.quote) for p in alignment.pairs] == [
         (1, 0, "we are living through an unprecedented situation")]
     assert (alignment.coverage_a, alignment.coverage_b) == (0.5, 1.0)
+    # scoring asks only for the coverages: the same numbers, without the list of pairs
+    quick = align(unit(0, 1), unit(2), threshold=0.7, a_sentences=a_sentences, b_sentences=b_sentences,
+                  explain=False)
+    assert (quick.pairs, quick.coverage_a, quick.coverage_b) == ([], 0.5, 1.0)
 
 
 def test_align_with_an_empty_side():
