@@ -160,7 +160,8 @@ class Detector(DedupSteps):
                     batch_result, new_keys = self._index_batch(batch, snapshot)
                     result = result.merged(batch_result)
                     if new_keys or batch_result.metadata_updated:
-                        self._recluster()
+                        only_added = not (batch_result.replaced or batch_result.metadata_updated)
+                        self._recluster(new_keys if only_added else None)
                         cluster_of = self.store.cluster_map()
                         for key in new_keys:
                             record_decision(self.store, key, cluster_of)
@@ -343,13 +344,15 @@ class Detector(DedupSteps):
         frequencies while the index is small or has doubled since the last rescoring (rarity in the
         index changes as documents arrive; rescoring keeps the stories independent of arrival order), else as
         stored."""
-        texts = self._stats().documents
-        last = self.store.rescored_at()
-        if texts < RESCORE_EVERY_BATCH_BELOW or texts >= last * RESCORE_GROWTH:
-            self.store.set_rescored_at(texts)
+        if self._rescore_due():
+            self.store.set_rescored_at(self._stats().documents)
             return self._rescore()
         return {(a, b): self.scorer.link(probability, relation)
                 for a, b, probability, relation in self.store.pair_scores()}
+
+    def _rescore_due(self) -> bool:
+        texts = self._stats().documents
+        return texts < RESCORE_EVERY_BATCH_BELOW or texts >= self.store.rescored_at() * RESCORE_GROWTH
 
     def _rescore(self) -> dict[tuple[int, int], float]:
         """Score candidate pairs again with the index's current term frequencies: every pair while the index is
@@ -387,7 +390,14 @@ class Detector(DedupSteps):
             terms = self._terms_cache[key] = Terms(**self.store.terms(key))
         return terms
 
-    def _recluster(self) -> None:
+    def _recluster(self, added: list[int] | None = None) -> None:
+        """Group every document into stories and give the stories ids. With `added` (a batch that only added
+        documents) and no rescoring due, only the stories the new documents can reach through same-story pairs are
+        regrouped: no other pair changed, so every other story stays as it is, and the result is the same as
+        regrouping everything, at the cost of the batch rather than of the index."""
+        if added is not None and not self._inherited and not self._rescore_due():
+            self._recluster_around(added)
+            return
         keys = [d.key for d in self.store.summaries()]
         scores = self._links()
         groups = story_clusters.story_groups(keys, scores, self.params.same_story_threshold)
@@ -399,6 +409,17 @@ class Detector(DedupSteps):
         self._inherited.clear()
         assignment = story_clusters.assign_ids(groups, previous, self.store.next_cluster_number)
         self.store.set_clusters(assignment.cluster_of, assignment.merges, assignment.next_number)
+
+    def _recluster_around(self, added: list[int]) -> None:
+        """Regroup the connected components (of same-story pairs) that hold the added documents. Stories are
+        average-linkage groups inside components, and adding documents only joins components, so every old story
+        of these members lies inside them and keeps or merges its id exactly as a full regrouping would."""
+        members = sorted(self.store.linked_component(added))
+        scores = {(a, b): self.scorer.link(probability, relation)
+                  for a, b, probability, relation in self.store.pair_scores_among(members)}
+        groups = story_clusters.story_groups(members, scores, self.params.same_story_threshold)
+        assignment = story_clusters.assign_ids(groups, self.store.clusters_of(members), self.store.next_cluster_number)
+        self.store.update_clusters(assignment.cluster_of, assignment.merges, assignment.next_number)
 
     # ---- reading -------------------------------------------------------------------------------------------
     @_consistently

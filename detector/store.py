@@ -454,6 +454,25 @@ class Store:
         """(a_key, b_key, probability, relation) of every pair, without their features."""
         yield from self._db.execute("SELECT a_key, b_key, probability, relation FROM pairs")
 
+    def pair_scores_among(self, keys: list[int]) -> list[tuple[int, int, float, str]]:
+        """pair_scores() of the pairs whose two documents are both among `keys`."""
+        wanted = set(keys)
+        return [row for row in self._rows_in("SELECT a_key, b_key, probability, relation FROM pairs "
+                                             "WHERE a_key IN ({marks})", keys) if row[1] in wanted]
+
+    def linked_component(self, keys: list[int]) -> set[int]:
+        """The documents reachable from `keys` through pairs of one story (any relation but different)."""
+        seen = set(keys)
+        frontier = sorted(seen)
+        while frontier:
+            found = set()
+            for column, other in (("a_key", "b_key"), ("b_key", "a_key")):
+                query = f"SELECT {other} FROM pairs WHERE relation != 'different' AND {column} IN ({{marks}})"
+                found.update(row[0] for row in self._rows_in(query, frontier))
+            frontier = sorted(found - seen)
+            seen |= found
+        return seen
+
     def count_pairs(self) -> tuple[int, int]:
         """(candidate pairs, confirmed pairs)."""
         total, confirmed = self._db.execute(
@@ -485,9 +504,22 @@ class Store:
     def cluster_map(self) -> dict[int, str]:
         return {k: c for k, c in self._db.execute("SELECT doc_key, cluster FROM clusters")}
 
+    def clusters_of(self, keys: list[int]) -> dict[int, str]:
+        return {k: c for k, c in self._rows_in("SELECT doc_key, cluster FROM clusters WHERE doc_key IN ({marks})",
+                                                keys)}
+
+    def update_clusters(self, cluster_of: dict[int, str], merges: list[tuple[str, str]], next_number: int) -> None:
+        """Set the clusters of the given documents only (set_clusters replaces them all)."""
+        self._db.executemany("INSERT OR REPLACE INTO clusters (doc_key, cluster) VALUES (?, ?)",
+                             sorted(cluster_of.items()))
+        self._record_merges(merges, next_number)
+
     def set_clusters(self, cluster_of: dict[int, str], merges: list[tuple[str, str]], next_number: int) -> None:
         self._db.execute("DELETE FROM clusters")
         self._db.executemany("INSERT INTO clusters (doc_key, cluster) VALUES (?, ?)", sorted(cluster_of.items()))
+        self._record_merges(merges, next_number)
+
+    def _record_merges(self, merges: list[tuple[str, str]], next_number: int) -> None:
         stamp = now()
         self._db.executemany("INSERT INTO merges (absorbed, into_cluster, at) VALUES (?, ?, ?)",
                              [(a, b, stamp) for a, b in merges])

@@ -70,6 +70,28 @@ def test_batches_of_one_give_the_same_clusters(detector_factory, tmp_path):
     assert one_by_one.store.generation == len(documents)
 
 
+@pytest.mark.parametrize("batch_size", [1, 2])
+def test_regrouping_only_around_added_documents_equals_regrouping_everything(detector_factory, monkeypatch,
+                                                                            batch_size):
+    # no rescoring due (as in a large index between rescorings): batches that only add regroup around their own
+    monkeypatch.setattr("detector.detector.RESCORE_EVERY_BATCH_BELOW", 0)
+    monkeypatch.setattr("detector.detector.RESCORE_GROWTH", 1e9)
+    detector = detector_factory()
+    regrouped_around = []
+    monkeypatch.setattr(type(detector), "_recluster_around",
+                        lambda self, added, original=type(detector)._recluster_around: (
+                            regrouped_around.append(list(added)), original(self, added))[1])
+    documents = [doc("rewrite", FLOOD_REWRITE), doc("chess", CHESS), doc("italy", FLOOD_OTHER_EVENT),
+                 doc("bridge", BRIDGE), doc("wire", FLOOD_WIRE), doc("italy-rewrite", FLOOD_OTHER_REWRITE)]
+    detector.index(documents, batch_size=batch_size)
+    assert len(regrouped_around) == len(documents) // batch_size - 1  # the first batch rescored (nothing stored)
+    incremental = (detector.store.cluster_map(), detector.store.merges())
+    with detector.store.writing():
+        detector._recluster()  # everything, from the same stored pairs
+        assert (detector.store.cluster_map(), detector.store.merges()) == incremental
+    assert len({c for c in incremental[0].values()}) < len(documents)  # some stories did form
+
+
 def test_adding_documents_keeps_cluster_ids(floods):
     before = floods.cluster_of()
     floods.index([doc("bridge", BRIDGE), doc("new", "Lionel Messi signed a contract with Inter Miami in July.")])
