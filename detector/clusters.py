@@ -40,15 +40,17 @@ def components(nodes: list[int], edges: list[Pair]) -> list[list[int]]:
 
 
 def average_link(members: list[int], scores: dict[Pair, float], threshold: float) -> list[list[int]]:
-    """Average-linkage groups of `members` whose mean pairwise score is at least `threshold`."""
+    """Average-linkage groups of `members` whose mean pairwise score is at least `threshold` (a pair without a
+    score counts 0). `scores` may hold pairs of other nodes too; only those among `members` are read."""
     if len(members) == 1:
         return [members]
     n = len(members)
+    position = {m: i for i, m in enumerate(members)}
     distance = np.ones((n, n))
     np.fill_diagonal(distance, 0.0)
-    for i in range(n):
-        for j in range(i + 1, n):
-            s = scores.get((members[i], members[j]), 0.0)
+    for (a, b), s in scores.items():
+        i, j = position.get(a), position.get(b)
+        if i is not None and j is not None:
             distance[i, j] = distance[j, i] = 1.0 - s
     labels = fcluster(linkage(squareform(distance, checks=False), method="average"),
                       t=1.0 - threshold + 1e-12, criterion="distance")
@@ -61,9 +63,19 @@ def average_link(members: list[int], scores: dict[Pair, float], threshold: float
 def story_groups(nodes: list[int], scores: dict[Pair, float], threshold: float) -> list[list[int]]:
     """Every node in exactly one group; `scores` maps (smaller key, larger key) to the pair's probability."""
     edges = [pair for pair, s in scores.items() if s >= threshold]
+    component_of: dict[int, int] = {}
+    found = components(nodes, edges)
+    for index, component in enumerate(found):
+        for node in component:
+            component_of[node] = index
+    inside: list[dict[Pair, float]] = [{} for _ in found]  # each component's own pairs, read once
+    for (a, b), s in scores.items():
+        ca = component_of.get(a)
+        if ca is not None and ca == component_of.get(b):
+            inside[ca][(a, b)] = s
     groups: list[list[int]] = []
-    for component in components(nodes, edges):
-        groups.extend(average_link(component, scores, threshold))
+    for component, own in zip(found, inside):
+        groups.extend(average_link(component, own, threshold))
     return sorted(groups, key=lambda g: g[0])
 
 

@@ -192,6 +192,14 @@ class Terms:
         """The terms that may have spelling variants (see _may_vary)."""
         return [t for t in self.counts if _may_vary(t)]
 
+    @cached_property
+    def varying_by_initial(self) -> dict[str, list[str]]:
+        """varying, by first letter (variants share it)."""
+        found: dict[str, list[str]] = {}
+        for t in self.varying:
+            found.setdefault(t[0], []).append(t)
+        return found
+
 
 def specific_terms(sentences: list[str]) -> Terms:
     """Capitalised words (a sentence's first word only if it is rare), numbers, and month-day dates."""
@@ -260,10 +268,7 @@ def _variant_groups(a: Terms, b: Terms) -> dict[tuple[str, str], str]:
     spelling variants of a term on the other side; every other term is a group of its own (a term on both sides:
     one group named by the term). Symmetric in a and b, transitive."""
     exact = a.counts.keys() & b.counts.keys()
-    by_initial: dict[str, list[str]] = {}
-    for u in b.varying:
-        if u not in exact:
-            by_initial.setdefault(u[0], []).append(u)
+    by_initial = b.varying_by_initial
     if not by_initial:
         return {}
     parent: dict[tuple[str, str], tuple[str, str]] = {}
@@ -279,7 +284,7 @@ def _variant_groups(a: Terms, b: Terms) -> dict[tuple[str, str], str]:
         if t in exact:
             continue
         for u in by_initial.get(t[0], ()):
-            if abs(len(t) - len(u)) <= 4 and variants_match(t, u):
+            if u not in exact and abs(len(t) - len(u)) <= 4 and variants_match(t, u):
                 parent[find(("b", u))] = find(("a", t))
     members: dict[tuple[str, str], list[str]] = {}
     for node in list(parent):
