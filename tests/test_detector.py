@@ -78,9 +78,13 @@ def test_regrouping_only_around_added_documents_equals_regrouping_everything(det
     monkeypatch.setattr("detector.detector.RESCORE_GROWTH", 1e9)
     detector = detector_factory()
     regrouped_around = []
-    monkeypatch.setattr(type(detector), "_recluster_around",
-                        lambda self, added, original=type(detector)._recluster_around: (
-                            regrouped_around.append(list(added)), original(self, added))[1])
+    original = type(detector)._recluster_around
+
+    def recorded(self, added):
+        regrouped_around.append(list(added))
+        return original(self, added)
+
+    monkeypatch.setattr(type(detector), "_recluster_around", recorded)
     documents = [doc("rewrite", FLOOD_REWRITE), doc("chess", CHESS), doc("italy", FLOOD_OTHER_EVENT),
                  doc("bridge", BRIDGE), doc("wire", FLOOD_WIRE), doc("italy-rewrite", FLOOD_OTHER_REWRITE)]
     detector.index(documents, batch_size=batch_size)
