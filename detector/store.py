@@ -446,9 +446,10 @@ class Store:
                                "WHERE a_key = ? AND b_key = ?", (a, b)).fetchone()
         return self._pair(row) if row else None
 
-    def all_pairs(self) -> list[StoredPair]:
+    def all_pairs(self) -> Iterator[StoredPair]:
+        """Every pair, one at a time (an index can hold millions)."""
         rows = self._db.execute("SELECT a_key, b_key, sources, features, probability, relation FROM pairs")
-        return [self._pair(r) for r in rows]
+        return (self._pair(r) for r in rows)
 
     def pair_scores(self) -> Iterator[tuple[int, int, float, str]]:
         """(a_key, b_key, probability, relation) of every pair, without their features."""
