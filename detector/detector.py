@@ -18,14 +18,15 @@ import numpy as np
 
 from . import clusters as story_clusters
 from .config import DEFAULT_PROFILE, ScoringParams, Settings
-from .documents import Document, batches, content_hash, parse_published
+from .documents import Document, batches, content_hash
 from . import encoders
 from .encoders import Encoder
 from .errors import IncompatibleIndexError, IndexExistsError, IndexFolderError, UnknownDocumentError
 from .cache import BoundedCache
 from .compare import TextView, compare
 from .dedup import DedupSteps, record_decision
-from .evidence import PairEvidence, Terms, TermStats, term_overlap
+from .stories import EMBEDDING, EXACT, MINHASH, StorySteps, with_days_apart
+from .evidence import PairEvidence, Terms, TermStats
 from .minhash import shingles, signature, signature_from_bytes, signature_to_bytes
 from .results import AlignedSentences, Cluster, IndexResult, Match, PairReport, RemoveResult
 from .scoring import Scorer
@@ -36,11 +37,6 @@ from .vectors import as_stored, matrix_from_bytes, matrix_to_bytes, vector_to_by
 
 log = logging.getLogger("detector")
 
-EXACT, MINHASH, EMBEDDING = "exact", "minhash", "embedding"
-#: every candidate pair is rescored at each batch while the index holds fewer texts than this; beyond, whenever
-#: the number of texts has grown by this factor since the last rescoring (term rarity then moves little).
-RESCORE_EVERY_BATCH_BELOW = 2_000
-RESCORE_GROWTH = 2.0
 #: views (sentences and their vectors) of this many documents are kept in memory.
 VIEW_CACHE_SIZE = 20_000
 
@@ -54,7 +50,7 @@ def _consistently(method):
     return wrapper
 
 
-class Detector(DedupSteps):
+class Detector(StorySteps, DedupSteps):
     """An open index. Use `Detector.open(path)`; close it (or use `with`) when done."""
 
     def __init__(self, store: Store, encoder: Encoder, settings: Settings, params: ScoringParams) -> None:
@@ -311,7 +307,7 @@ class Detector(DedupSteps):
     def _confirm(self, a: int, b: int, sources: set[str], published: dict[int, str | None]) -> StoredPair:
         """The evidence and score of a candidate pair, to be stored."""
         evidence = self._evidence(self._view(a), self._view(b), explain=False)
-        features = _with_days_apart(evidence.features(), published[a], published[b])
+        features = with_days_apart(evidence.features(), published[a], published[b])
         score = self.scorer.score(features, exact=EXACT in sources)
         return StoredPair(a, b, sorted(sources), features, score.probability, score.relation)
 
@@ -338,88 +334,6 @@ class Detector(DedupSteps):
 
     def _id_of(self, key: int) -> str:
         return self.store.summaries_by_key([key])[key].id
-
-    def _links(self) -> dict[tuple[int, int], float]:
-        """The weight of every candidate pair in the story graph: rescored with the index's current term
-        frequencies while the index is small or has doubled since the last rescoring (rarity in the
-        index changes as documents arrive; rescoring keeps the stories independent of arrival order), else as
-        stored."""
-        if self._rescore_due():
-            self.store.set_rescored_at(self._stats().documents)
-            return self._rescore()
-        return {(a, b): self.scorer.link(probability, relation)
-                for a, b, probability, relation in self.store.pair_scores()}
-
-    def _rescore_due(self) -> bool:
-        texts = self._stats().documents
-        return texts < RESCORE_EVERY_BATCH_BELOW or texts >= self.store.rescored_at() * RESCORE_GROWTH
-
-    def _rescore(self) -> dict[tuple[int, int], float]:
-        """Score candidate pairs again with the index's current term frequencies: every pair while the index is
-        small; beyond, only the pairs that some term similarity could put on the other side of the threshold (the
-        others keep their stored probability: their verdict cannot change, and rescoring them all costs time in
-        proportion to the whole index at every rescoring)."""
-        stats = self._stats()
-        every_pair = stats.documents < RESCORE_EVERY_BATCH_BELOW
-        published = {d.key: d.published for d in self.store.summaries()}
-        scores: dict[tuple[int, int], float] = {}
-        changed = []
-        for pair in self.store.all_pairs():
-            if not every_pair and EXACT not in pair.sources and not self.scorer.could_cross(pair.features,
-                                                                                            "term_cosine"):
-                scores[(pair.a_key, pair.b_key)] = self.scorer.link(pair.probability, pair.relation)
-                continue
-            a, b = self._terms_of(pair.a_key), self._terms_of(pair.b_key)
-            features = {**pair.features, "term_cosine": term_overlap(a, b, stats=stats, indexed=(True, True),
-                                                                    explain=False).score}
-            features = _with_days_apart(features, published[pair.a_key], published[pair.b_key])
-            score = self.scorer.score(features, exact=EXACT in pair.sources)
-            if (score.probability, score.relation) != (pair.probability, pair.relation):
-                changed.append(StoredPair(pair.a_key, pair.b_key, pair.sources, features, score.probability,
-                                          score.relation))
-            scores[(pair.a_key, pair.b_key)] = score.link
-        self.store.put_pairs(changed)
-        return scores
-
-    def _terms_of(self, key: int) -> Terms:
-        view = self._views.get(key)
-        if view is not None:
-            return view.terms
-        terms = self._terms_cache.get(key)
-        if terms is None:
-            terms = self._terms_cache[key] = Terms(**self.store.terms(key))
-        return terms
-
-    def _recluster(self, added: list[int] | None = None) -> None:
-        """Group every document into stories and give the stories ids. With `added` (a batch that only added
-        documents) and no rescoring due, only the stories the new documents can reach through same-story pairs are
-        regrouped: no other pair changed, so every other story stays as it is, and the result is the same as
-        regrouping everything, at the cost of the batch rather than of the index."""
-        if added is not None and not self._inherited and not self._rescore_due():
-            self._recluster_around(added)
-            return
-        keys = [d.key for d in self.store.summaries()]
-        scores = self._links()
-        groups = story_clusters.story_groups(keys, scores, self.params.same_story_threshold)
-        previous = self.store.cluster_map()
-        for doc_id, cluster in self._inherited.items():
-            doc = self.store.document(doc_id)
-            if doc is not None and cluster is not None:
-                previous.setdefault(doc.key, cluster)
-        self._inherited.clear()
-        assignment = story_clusters.assign_ids(groups, previous, self.store.next_cluster_number)
-        self.store.set_clusters(assignment.cluster_of, assignment.merges, assignment.next_number)
-
-    def _recluster_around(self, added: list[int]) -> None:
-        """Regroup the connected components (of same-story pairs) that hold the added documents. Stories are
-        average-linkage groups inside components, and adding documents only joins components, so every old story
-        of these members lies inside them and keeps or merges its id exactly as a full regrouping would."""
-        members = sorted(self.store.linked_component(added))
-        scores = {(a, b): self.scorer.link(probability, relation)
-                  for a, b, probability, relation in self.store.pair_scores_among(members)}
-        groups = story_clusters.story_groups(members, scores, self.params.same_story_threshold)
-        assignment = story_clusters.assign_ids(groups, self.store.clusters_of(members), self.store.next_cluster_number)
-        self.store.update_clusters(assignment.cluster_of, assignment.merges, assignment.next_number)
 
     # ---- reading -------------------------------------------------------------------------------------------
     @_consistently
@@ -470,7 +384,7 @@ class Detector(DedupSteps):
         a, b = (self._require(x) for x in (a_id, b_id))
         view_a, view_b = self._view(a.key), self._view(b.key)
         evidence = self._evidence(view_a, view_b)
-        features = _with_days_apart(evidence.features(), a.published, b.published)
+        features = with_days_apart(evidence.features(), a.published, b.published)
         stored = self.store.pair(a.key, b.key)
         score = self.scorer.score(features, exact=a.content_hash == b.content_hash)
         cluster_of = self.store.cluster_map()
@@ -521,11 +435,3 @@ class Detector(DedupSteps):
             "generation": self.store.generation,
             "bytes_on_disk": self.store.size_on_disk(),
         }
-
-
-def _with_days_apart(features: dict[str, float], a: str | None, b: str | None) -> dict[str, float]:
-    """The features, with `days_apart` when both documents have a published date (and without it otherwise)."""
-    features = {k: v for k, v in features.items() if k != "days_apart"}
-    if a and b:
-        features["days_apart"] = abs((parse_published(a) - parse_published(b)).total_seconds()) / 86400.0
-    return features

@@ -74,8 +74,8 @@ def test_batches_of_one_give_the_same_clusters(detector_factory, tmp_path):
 def test_regrouping_only_around_added_documents_equals_regrouping_everything(detector_factory, monkeypatch,
                                                                             batch_size):
     # no rescoring due (as in a large index between rescorings): batches that only add regroup around their own
-    monkeypatch.setattr("detector.detector.RESCORE_EVERY_BATCH_BELOW", 0)
-    monkeypatch.setattr("detector.detector.RESCORE_GROWTH", 1e9)
+    monkeypatch.setattr("detector.stories.RESCORE_EVERY_BATCH_BELOW", 0)
+    monkeypatch.setattr("detector.stories.RESCORE_GROWTH", 1e9)
     detector = detector_factory()
     regrouped_around = []
     original = type(detector)._recluster_around
