@@ -18,12 +18,6 @@ class BoundedCache(Generic[K, V]):
         self.size = size
         self._entries: OrderedDict[K, V] = OrderedDict()
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._entries
-
     def get(self, key: K, default: V | None = None) -> V | None:
         if key not in self._entries:
             return default

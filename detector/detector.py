@@ -215,10 +215,14 @@ class Detector(StorySteps, DedupSteps):
             todo.append((doc, old.seq if old else None))
 
         sentences: list[list[str] | None] = []  # None: an exact duplicate, never split nor encoded
+        indexed: dict[str, int] = {}  # content hash -> the indexed document with that text
         seen: set[str] = set()
         for doc, _ in todo:
             digest = doc.content_hash
-            duplicate = digest in seen or self.store.document_by_hash(digest) is not None
+            stored = self.store.document_by_hash(digest) if digest not in seen else None
+            if stored is not None:
+                indexed[digest] = stored.key
+            duplicate = digest in seen or digest in indexed
             seen.add(digest)
             sentences.append(None if duplicate else split_sentences(doc.text, self.settings.splitter))
         need = [i for i, s in enumerate(sentences) if isinstance(s, list)]
@@ -232,10 +236,7 @@ class Detector(StorySteps, DedupSteps):
         by_hash: dict[str, int] = {}
         for i, (doc, seq) in enumerate(todo):
             digest = doc.content_hash
-            original = by_hash.get(digest)
-            if original is None:
-                stored = self.store.document_by_hash(digest)
-                original = stored.key if stored else None
+            original = by_hash.get(digest, indexed.get(digest))
             if i in vectors:
                 texts, vecs = sentences[i], as_stored(vectors[i])
             else:  # exact duplicate of an indexed document: reuse its sentences and vectors, no model run

@@ -139,12 +139,9 @@ class TermStats:
     #: identifies this collection's weights in caches kept elsewhere (see _total_square).
     token: object = field(default_factory=object, init=False, repr=False, compare=False)
 
-    def weight(self, term: str, *, members: int, pair_size: int) -> float:
-        """term_weight() x rarity(), remembered: the same terms meet again and again in one collection."""
-        return self.weights(members, pair_size)(term)
-
     def weights(self, members: int, pair_size: int) -> Callable[[str], float]:
-        """weight() for given `members` and `pair_size`, as a function of the term alone (for hot loops)."""
+        """term -> term_weight() x rarity() for given `members` and `pair_size`, remembered: the same terms meet
+        again and again in one collection."""
         key = (members, pair_size)
         known = self._weights.get(key)
         if known is None:

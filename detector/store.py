@@ -61,9 +61,13 @@ class Snapshot:
     keys: set[int]
 
     def add(self, key: int, vector, signature) -> None:
-        self.documents.add([key], vector[None, :])
-        self.lsh.add(key, signature)
-        self.keys.add(key)
+        self.add_many([key], vector[None, :], [signature])
+
+    def add_many(self, keys: list[int], vectors: np.ndarray, signatures: list) -> None:
+        self.documents.add(keys, vectors)
+        for key, signature in zip(keys, signatures):
+            self.lsh.add(key, signature)
+        self.keys.update(keys)
 
     def remove(self, key: int) -> None:
         self.documents.remove([key])
@@ -236,10 +240,8 @@ class Store:
         missing = sorted(current - snapshot.keys)
         rows = list(self._rows_in("SELECT key, vector, signature FROM documents WHERE key IN ({marks})", missing))
         if rows:
-            snapshot.documents.add([r[0] for r in rows], np.vstack([vector_from_bytes(r[1]) for r in rows]))
-            for key, _, signature in rows:
-                snapshot.lsh.add(key, signature_from_bytes(signature))
-            snapshot.keys.update(r[0] for r in rows)
+            snapshot.add_many([r[0] for r in rows], np.vstack([vector_from_bytes(r[1]) for r in rows]),
+                              [signature_from_bytes(r[2]) for r in rows])
         snapshot.generation = generation
 
     # ---- writing -------------------------------------------------------------------------------------------------

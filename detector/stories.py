@@ -27,8 +27,11 @@ class StorySteps:
         if self._rescore_due():
             self.store.set_rescored_at(self._stats().documents)
             return self._rescore()
-        return {(a, b): self.scorer.link(probability, relation)
-                for a, b, probability, relation in self.store.pair_scores()}
+        return self._stored_links(self.store.pair_scores())
+
+    def _stored_links(self, rows) -> dict[tuple[int, int], float]:
+        """Story-graph weights of pairs as stored: (a_key, b_key, probability, relation) rows."""
+        return {(a, b): self.scorer.link(probability, relation) for a, b, probability, relation in rows}
 
     def _rescore_due(self) -> bool:
         texts = self._stats().documents
@@ -95,8 +98,7 @@ class StorySteps:
         average-linkage groups inside components, and adding documents only joins components, so every old story
         of these members lies inside them and keeps or merges its id exactly as a full regrouping would."""
         members = sorted(self.store.linked_component(added))
-        scores = {(a, b): self.scorer.link(probability, relation)
-                  for a, b, probability, relation in self.store.pair_scores_among(members)}
+        scores = self._stored_links(self.store.pair_scores_among(members))
         groups = story_clusters.story_groups(members, scores, self.params.same_story_threshold)
         assignment = story_clusters.assign_ids(groups, self.store.clusters_of(members), self.store.next_cluster_number)
         self.store.update_clusters(assignment.cluster_of, assignment.merges, assignment.next_number)

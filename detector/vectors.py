@@ -76,10 +76,6 @@ class VectorIndex:
     def ids(self) -> list[int]:
         return faiss.vector_to_array(self._index.id_map).tolist()
 
-    def get(self, ids: list[int]) -> np.ndarray:
-        if not ids:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        return np.vstack([self._index.reconstruct(int(i)) for i in ids]).astype(np.float32)
 
     def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(similarities, ids) of the k nearest for each row; ids of -1 mark missing neighbours."""
