@@ -14,7 +14,8 @@ from rapidfuzz import fuzz
 
 from .config import Settings
 from .encoders import Encoder
-from .evidence import PairEvidence, Terms, TermStats, align, containment, specific_terms, term_overlap, word_ngrams
+from .evidence import (PairEvidence, Terms, TermStats, align, containment, lead_cosine, specific_terms, term_overlap,
+                       word_ngrams)
 from .minhash import content_words, jaccard, shingles, signature
 from .sentences import split_sentences, words
 from .vectors import as_stored, cosine_from_inner_product, document_vector
@@ -80,6 +81,7 @@ def compare(a: TextView, b: TextView, *, align_threshold: float, stats: TermStat
                         b_sentences=b.sentences, explain=explain),
         terms=term_overlap(a.terms, b.terms, stats=stats, indexed=indexed, explain=explain),
         containment=containment(a.ngrams, b.ngrams),
+        lead_cosine=lead_cosine(a.vectors, b.vectors),
     )
 
 

@@ -69,8 +69,16 @@ class ScoringParams:
     time_window_days: float | None = None
     #: the sentence-pair model: features, standardisation, weights of products ("a*b"), intercept, threshold.
     sentence: dict[str, Any] | None = None
+    #: the mean probability over all pairs of two groups at or above which story grouping joins them (average
+    #: linkage); None: same_story_threshold. A group pools the evidence of many pairs, so it can ask less of each.
+    story_threshold: float | None = None
     #: where these numbers come from (data, method, cross-validated figures).
     provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def grouping_threshold(self) -> float:
+        """The average-linkage threshold of story grouping."""
+        return self.same_story_threshold if self.story_threshold is None else self.story_threshold
 
     @classmethod
     def shipped(cls, profile_name: str = DEFAULT_PROFILE) -> "ScoringParams":
@@ -86,6 +94,7 @@ class ScoringParams:
             rewrite_coverage=float(raw.get("rewrite_coverage", 1.01)),
             time_window_days=raw.get("time_window_days"),
             sentence=raw.get("sentence"),
+            story_threshold=raw.get("story_threshold"),
             provenance=raw.get("provenance", {}),
         )
 

@@ -425,6 +425,7 @@ class Detector(StorySteps, DedupSteps):
             "settings": self.settings.to_dict(),
             "scoring": {"align_threshold": self.params.align_threshold,
                         "same_story_threshold": self.params.same_story_threshold,
+                        "story_threshold": self.params.grouping_threshold,
                         "weights": self.params.weights, "intercept": self.params.intercept},
             "documents": self.store.count_documents(),
             "sentences": self.store.count_sentences(),

@@ -350,6 +350,19 @@ def term_overlap(a: Terms, b: Terms, *, stats: TermStats | None = None,
     return TermOverlap(score, labels)
 
 
+#: the headline and the lead: a news report states its event in its first sentences.
+LEAD_SENTENCES = 3
+
+
+def lead_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """The highest cosine between one of the first LEAD_SENTENCES sentence vectors of A and one of B's. Independent
+    reports of one event open with the same fact in other words; reports of two events on one topic open with
+    different facts, however much background they share further down."""
+    if len(a) == 0 or len(b) == 0:
+        return 0.0
+    return float(cosine_matrix(a[:LEAD_SENTENCES], b[:LEAD_SENTENCES]).max())
+
+
 NGRAM = 3
 
 
@@ -378,6 +391,8 @@ class PairEvidence:
     alignment: Alignment
     terms: TermOverlap
     containment: float = 0.0
+    #: the highest cosine between a lead sentence of A and one of B (see lead_cosine).
+    lead_cosine: float = 0.0
 
     def features(self) -> dict[str, float]:
         """The named numbers the score combines (see scoring.py and params.json)."""
@@ -389,4 +404,5 @@ class PairEvidence:
             "jaccard": self.jaccard,
             "term_cosine": self.terms.score,
             "containment": self.containment,
+            "lead_cosine": self.lead_cosine,
         }

@@ -40,7 +40,7 @@ from .vectors import VectorIndex, vector_from_bytes
 
 log = logging.getLogger("detector")
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 DATABASE = "meta.sqlite"
 LOCK = "write.lock"
@@ -333,11 +333,12 @@ class Store:
         row = self._db.execute(f"SELECT {self._DOC_COLUMNS} FROM documents WHERE id = ?", (doc_id,)).fetchone()
         return self._document(row) if row else None
 
-    def _rows_in(self, query: str, values: list) -> Iterator[tuple]:
-        """Rows of `query`, whose `IN ({marks})` takes `values`, 500 at a time (SQLite's limit on parameters)."""
+    def _rows_in(self, query: str, values: list, before: tuple = ()) -> Iterator[tuple]:
+        """Rows of `query`, whose `IN ({marks})` takes `values`, 500 at a time (SQLite's limit on parameters);
+        `before`: the parameters of the placeholders that come before the IN list."""
         for start in range(0, len(values), 500):
             chunk = values[start:start + 500]
-            yield from self._db.execute(query.format(marks=",".join("?" * len(chunk))), chunk)
+            yield from self._db.execute(query.format(marks=",".join("?" * len(chunk))), (*before, *chunk))
 
     def documents_by_key(self, keys: list[int]) -> dict[int, StoredDocument]:
         return {row[0]: self._document(row) for row in
@@ -463,15 +464,18 @@ class Store:
         return [row for row in self._rows_in("SELECT a_key, b_key, probability, relation FROM pairs "
                                              "WHERE a_key IN ({marks})", keys) if row[1] in wanted]
 
-    def linked_component(self, keys: list[int]) -> set[int]:
-        """The documents reachable from `keys` through pairs of one story (any relation but different)."""
+    def linked_component(self, keys: list[int], grouping: float, same_story: float) -> set[int]:
+        """The documents reachable from `keys` through edges of the story graph: pairs of one story (any relation
+        but different), and pairs ruled different whose probability is at least `grouping` but below `same_story`
+        (a likely pair ruled different, by the time window, is no edge: see Scorer.link)."""
         seen = set(keys)
         frontier = sorted(seen)
+        edge = "(relation != 'different' OR (probability >= ? AND probability < ?))"
         while frontier:
             found = set()
             for column, other in (("a_key", "b_key"), ("b_key", "a_key")):
-                query = f"SELECT {other} FROM pairs WHERE relation != 'different' AND {column} IN ({{marks}})"
-                found.update(row[0] for row in self._rows_in(query, frontier))
+                query = f"SELECT {other} FROM pairs WHERE {edge} AND {column} IN ({{marks}})"
+                found.update(row[0] for row in self._rows_in(query, frontier, (grouping, same_story)))
             frontier = sorted(found - seen)
             seen |= found
         return seen

@@ -83,7 +83,7 @@ class StorySteps:
             return
         keys = [d.key for d in self.store.summaries()]
         scores = self._links()
-        groups = story_clusters.story_groups(keys, scores, self.params.same_story_threshold)
+        groups = story_clusters.story_groups(keys, scores, self.params.grouping_threshold)
         previous = self.store.cluster_map()
         for doc_id, cluster in self._inherited.items():
             doc = self.store.document(doc_id)
@@ -97,9 +97,10 @@ class StorySteps:
         """Regroup the connected components (of same-story pairs) that hold the added documents. Stories are
         average-linkage groups inside components, and adding documents only joins components, so every old story
         of these members lies inside them and keeps or merges its id exactly as a full regrouping would."""
-        members = sorted(self.store.linked_component(added))
+        members = sorted(self.store.linked_component(added, self.params.grouping_threshold,
+                                                     self.params.same_story_threshold))
         scores = self._stored_links(self.store.pair_scores_among(members))
-        groups = story_clusters.story_groups(members, scores, self.params.same_story_threshold)
+        groups = story_clusters.story_groups(members, scores, self.params.grouping_threshold)
         assignment = story_clusters.assign_ids(groups, self.store.clusters_of(members), self.store.next_cluster_number)
         self.store.update_clusters(assignment.cluster_of, assignment.merges, assignment.next_number)
 

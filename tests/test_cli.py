@@ -12,6 +12,7 @@ from conftest import CHESS, FLOOD_OTHER_EVENT, FLOOD_REWRITE, FLOOD_WIRE
 from filelock import FileLock
 
 from detector.cli import cli
+from detector.store import FORMAT_VERSION
 
 FAKE = ["--model", "fake-hash-encoder"]
 IDS = ["chess", "italy", "rewrite", "wire"]  # read from the folder in sorted file order
@@ -183,7 +184,7 @@ def test_query_file(runner, index, tmp_path):
     [match] = json.loads(result.stdout)
     assert (match["id"], match["verdict"], match["cluster"]) == ("chess", "same story", "s000001")
     assert set(match["features"]) == {"coverage_min", "coverage_max", "doc_cosine", "jaccard", "term_cosine",
-                                      "containment"}
+                                      "containment", "lead_cosine"}
 
 
 def test_query_stdin(runner, index):
@@ -259,7 +260,7 @@ def test_info_json(runner, index):
     result = invoke(runner, "info", "--index", index, "--format", "json")
     assert result.exit_code == 0
     info = json.loads(result.stdout)
-    assert (info["format_version"], info["dimension"], info["documents"], info["confirmed_pairs"]) == (2, 64, 4, 1)
+    assert (info["format_version"], info["dimension"], info["documents"], info["confirmed_pairs"]) == (FORMAT_VERSION, 64, 4, 1)
     assert info["settings"]["model"] == "fake-hash-encoder"
 
 

@@ -12,6 +12,7 @@ from conftest import (BRIDGE, CHESS, FLOOD_OTHER_EVENT, FLOOD_OTHER_REWRITE, FLO
 
 from detector import UnknownDocumentError
 from detector.sentences import split_sentences
+from detector.store import FORMAT_VERSION
 
 
 def cluster_sets(detector) -> set[frozenset[str]]:
@@ -94,6 +95,33 @@ def test_regrouping_only_around_added_documents_equals_regrouping_everything(det
         detector._recluster()  # everything, from the same stored pairs
         assert (detector.store.cluster_map(), detector.store.merges()) == incremental
     assert len({c for c in incremental[0].values()}) < len(documents)  # some stories did form
+
+
+@pytest.mark.parametrize("incremental", [False, True])
+def test_story_threshold_groups_documents_whose_pair_alone_is_not_same_story(detector_factory, tmp_path,
+                                                                             monkeypatch, incremental):
+    if incremental:  # no rescoring due: the second batch regroups around its document only
+        monkeypatch.setattr("detector.stories.RESCORE_EVERY_BATCH_BELOW", 0)
+        monkeypatch.setattr("detector.stories.RESCORE_GROWTH", 1e9)
+    fixed = replace(TEST_PARAMS, weights={**TEST_PARAMS.weights, "term_cosine": 0.0})
+    scratch = detector_factory(tmp_path / "scratch", params=fixed)
+    scratch.index([doc("rewrite", FLOOD_REWRITE), doc("wire", FLOOD_WIRE)])
+    p = scratch.report("wire", "rewrite").probability
+    # the pair is ruled different (below the pair threshold), but grouping asks less of it
+    pair_only = replace(fixed, same_story_threshold=min(0.99, p + 0.05))
+    grouping = replace(pair_only, story_threshold=p - 0.05)
+    for name, params, together in (("pair-only", pair_only, False), ("grouping", grouping, True)):
+        detector = detector_factory(tmp_path / name, params=params)
+        detector.index([doc("rewrite", FLOOD_REWRITE)])
+        detector.index([doc("wire", FLOOD_WIRE), doc("chess", CHESS)])
+        assert detector.report("wire", "rewrite").relation == "different"
+        clusters = detector.cluster_of()
+        assert (clusters["wire"] == clusters["rewrite"]) is together
+        assert clusters["chess"] not in (clusters["wire"], clusters["rewrite"])
+        with detector.store.writing():
+            before = detector.store.cluster_map()
+            detector._recluster()  # everything, from the same stored pairs
+            assert detector.store.cluster_map() == before
 
 
 def test_adding_documents_keeps_cluster_ids(floods):
@@ -335,7 +363,7 @@ def test_info(floods):
     info = floods.info()
     assert {k: info[k] for k in ("format_version", "model", "dimension", "documents", "clusters",
                                  "multi_document_clusters", "merges")} == {
-        "format_version": 2, "model": "fake-hash-encoder", "dimension": 64, "documents": 5, "clusters": 3,
+        "format_version": FORMAT_VERSION, "model": "fake-hash-encoder", "dimension": 64, "documents": 5, "clusters": 3,
         "multi_document_clusters": 2, "merges": 0}
     assert info["sentences"] == sum(len(split_sentences(t)) for t in (FLOOD_WIRE, FLOOD_REWRITE, FLOOD_OTHER_EVENT,
                                                                       FLOOD_OTHER_REWRITE, CHESS))

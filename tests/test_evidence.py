@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from detector.compare import TextView, compare, views_of_texts
 from detector.config import Settings
-from detector.evidence import (Terms, align, quotations, shared_quotes, specific_terms, term_overlap, term_weight,
-                               variants_match)
+from detector.evidence import (Terms, align, lead_cosine, quotations, shared_quotes, specific_terms, term_overlap,
+                               term_weight, variants_match)
 from detector.scoring import Scorer
 
 # ---- variant spellings ------------------------------------------------------------------------------------------
@@ -163,6 +163,14 @@ def test_align_with_an_empty_side():
     assert (alignment.pairs, alignment.coverage_a, alignment.coverage_b) == ([], 0.0, 0.0)
 
 
+def test_lead_cosine_reads_only_the_first_three_sentences():
+    # the same fact opens both (sentence 0 of A, sentence 2 of B), whatever follows
+    assert lead_cosine(unit(0, 1, 2, 3), unit(3, 2, 0, 1)) == 1.0
+    # shared only further down (A's fourth sentence is B's first): not a lead match
+    assert lead_cosine(unit(3, 0, 0, 1), unit(1, 2, 2, 2)) == 0.0
+    assert lead_cosine(unit(0), np.zeros((0, 4), dtype=np.float32)) == 0.0
+
+
 # ---- compare(): whole-pair evidence ----------------------------------------------------------------------------------
 
 ENCODER = FakeEncoder()
@@ -177,7 +185,7 @@ def evidence(a: str, b: str):
 def test_compare_identical_texts():
     assert evidence(FLOOD_WIRE, FLOOD_WIRE).features() == pytest.approx(
         {"coverage_min": 1.0, "coverage_max": 1.0, "doc_cosine": 1.0, "jaccard": 1.0, "term_cosine": 1.0,
-         "containment": 1.0})
+         "containment": 1.0, "lead_cosine": 1.0})
 
 
 def test_compare_rewrite_scores_above_other_event_and_unrelated():
