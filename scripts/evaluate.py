@@ -1,6 +1,6 @@
 """Run `detector eval` over the seeds and every labelled set, and print a Markdown table of the figures.
 
-    python scripts/evaluate.py --data ../shared/data [--model NAME]
+    python scripts/evaluate.py --data ../shared/data [--profile accurate|fast] [--model NAME]
 
 The shipped parameters were fitted on NewsWCL50, Clough-Stevenson and MRPC train (scripts/calibrate.py), so the
 figures for the first two are in-sample; calibrate.py prints their cross-validated counterparts. MRPC validation and
@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from labelled import read_jsonl  # noqa: E402
 
+from detector.config import PROFILES  # noqa: E402
 from detector.evaluation import ClusteringEvaluation, evaluate_file  # noqa: E402
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -54,7 +55,8 @@ def clough_file(data: Path, folder: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="folder with the labelled sets (../shared/data)")
-    parser.add_argument("--model", default=None, help="sentence-transformers model (default: the bundled one)")
+    parser.add_argument("--model", default=None, help="sentence-transformers model (default: the profile's)")
+    parser.add_argument("--profile", choices=list(PROFILES), default="accurate")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -63,7 +65,7 @@ def main() -> None:
                 ("MRPC validation", args.data / "mrpc_val.jsonl")]
         stories, pairs = [], []
         for name, path in sets:
-            result = evaluate_file(str(path), model=args.model)
+            result = evaluate_file(str(path), model=args.model, profile=args.profile)
             print(f"## {name}\n" + "\n".join(result.lines()) + "\n", file=sys.stderr)
             (stories if isinstance(result, ClusteringEvaluation) else pairs).append((name, result))
     print("| story set | documents | ARI | B-cubed P / R / F1 | pairwise P / R / F1 | docs/s |")
