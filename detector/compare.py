@@ -30,12 +30,14 @@ class TextView:
     sentences: list[str]
     vectors: np.ndarray
     signature: object
+    #: removed from the document vector (Settings.common_direction), or None.
+    common_direction: np.ndarray | None = field(default=None, repr=False)
     vector: np.ndarray = field(init=False)
     _terms: Terms | None = field(default=None, repr=False)
     _ngrams: set[str] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self.vector = document_vector(self.vectors)
+        self.vector = document_vector(self.vectors, self.common_direction)
 
     @property
     def terms(self) -> Terms:
@@ -52,8 +54,8 @@ class TextView:
     @classmethod
     def of_text(cls, text: str, encoder: Encoder, settings: Settings) -> "TextView":
         sentences = split_sentences(text, settings.splitter)
-        return cls(sentences, as_stored(encoder.encode(sentences)), signature(shingles(text, settings.shingle_size),
-                                                                      settings.num_perm))
+        return cls(sentences, as_stored(encoder.encode(sentences)),
+                   signature(shingles(text, settings.shingle_size), settings.num_perm), settings.direction())
 
 
 def views_of_texts(texts: list[str], encoder: Encoder, settings: Settings) -> list[TextView]:
@@ -61,10 +63,11 @@ def views_of_texts(texts: list[str], encoder: Encoder, settings: Settings) -> li
     split = [split_sentences(t, settings.splitter) for t in texts]
     flat = [s for sentences in split for s in sentences]
     vectors = as_stored(encoder.encode(flat))
+    direction = settings.direction()
     views, start = [], 0
     for text, sentences in zip(texts, split):
         views.append(TextView(sentences, vectors[start:start + len(sentences)],
-                              signature(shingles(text, settings.shingle_size), settings.num_perm)))
+                              signature(shingles(text, settings.shingle_size), settings.num_perm), direction))
         start += len(sentences)
     return views
 

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources
 from typing import Any
 
+import numpy as np
+
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 #: the fast profile's model: static token embeddings distilled from the bundled MiniLM with model2vec (offline,
 #: once, into the cache folder; see encoders.py).
@@ -30,15 +32,20 @@ class Profile:
     #: document cosine below which a nearest document is not a candidate (the encoder's cosines differ).
     neighbor_min_cosine: float
     description: str
+    #: whether document vectors lose the encoder's common direction (fitted into the params file; see
+    #: vectors.document_vector): static-model vectors need it, MiniLM's do not.
+    remove_common_direction: bool = False
 
 
 PROFILES = {
     "accurate": Profile("accurate", DEFAULT_MODEL, "pysbd", "params.json", 0.6,
                         "MiniLM sentence embeddings of every sentence, pysbd sentences"),
-    # static-model document cosines crowd together (NewsWCL50's other-event pairs: median 0.79), so the floor is
-    # set below every derived Clough-Stevenson answer (lowest 0.689) and every NewsWCL50 same-event pair (0.816)
-    "fast": Profile("fast", FAST_MODEL, "blingfire", "params-fast.json", 0.68,
-                    "static embeddings distilled from MiniLM (model2vec), blingfire sentences"),
+    # static-model document vectors crowd together (NewsWCL50's other-event pairs: median cosine 0.79); without
+    # their common direction they spread (median 0.31), and the floor is set below every NewsWCL50 same-event pair
+    # (lowest 0.553) and every derived Clough-Stevenson answer (0.607)
+    "fast": Profile("fast", FAST_MODEL, "blingfire", "params-fast.json", 0.5,
+                    "static embeddings distilled from MiniLM (model2vec), blingfire sentences",
+                    remove_common_direction=True),
 }
 DEFAULT_PROFILE = "accurate"
 
@@ -72,6 +79,9 @@ class ScoringParams:
     #: the mean probability over all pairs of two groups at or above which story grouping joins them (average
     #: linkage); None: same_story_threshold. A group pools the evidence of many pairs, so it can ask less of each.
     story_threshold: float | None = None
+    #: the encoder's common direction (a unit vector: the normalised mean of MRPC train sentence vectors), for
+    #: profiles that remove it from document vectors (Profile.remove_common_direction).
+    common_direction: tuple[float, ...] | None = None
     #: where these numbers come from (data, method, cross-validated figures).
     provenance: dict[str, Any] = field(default_factory=dict)
 
@@ -95,6 +105,7 @@ class ScoringParams:
             time_window_days=raw.get("time_window_days"),
             sentence=raw.get("sentence"),
             story_threshold=raw.get("story_threshold"),
+            common_direction=tuple(raw["common_direction"]) if raw.get("common_direction") else None,
             provenance=raw.get("provenance", {}),
         )
 
@@ -120,6 +131,9 @@ class Settings:
     #: document cosine below which a nearest document is not a candidate: below every same-event pair of NewsWCL50
     #: (lowest 0.70) and every derived Clough-Stevenson answer (0.71; one answer copied from another article: 0.55).
     neighbor_min_cosine: float = 0.6
+    #: a unit vector removed from every document vector before documents are compared (the profile's fitted common
+    #: direction, recorded in the manifest so an index keeps the one it was built with), or None.
+    common_direction: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         profile(self.profile)
@@ -135,13 +149,27 @@ class Settings:
             raise ValueError(f"neighbors={self.neighbors} must be 0 or more")
         if not -1.0 <= self.neighbor_min_cosine <= 1.0:
             raise ValueError(f"neighbor_min_cosine={self.neighbor_min_cosine} must be between -1 and 1")
+        if self.common_direction is not None:
+            object.__setattr__(self, "common_direction", tuple(float(x) for x in self.common_direction))
+            norm = sum(x * x for x in self.common_direction) ** 0.5
+            if abs(norm - 1.0) > 1e-3:
+                raise ValueError(f"common_direction must be a unit vector (its norm is {norm:.4f})")
+
+    def direction(self) -> np.ndarray | None:
+        """common_direction as an array (float32), or None."""
+        if self.common_direction is None:
+            return None
+        return np.asarray(self.common_direction, dtype=np.float32)
 
     @classmethod
     def for_profile(cls, name: str = DEFAULT_PROFILE, *, model: str | None = None) -> "Settings":
         """The settings of a new index with profile `name` (and another model than the profile's, if given)."""
         chosen = profile(name)
+        direction = None
+        if chosen.remove_common_direction and (model is None or model == chosen.model):  # fitted for its model
+            direction = ScoringParams.shipped(name).common_direction
         return cls(model=model or chosen.model, profile=name, splitter=chosen.splitter,
-                   neighbor_min_cosine=chosen.neighbor_min_cosine)
+                   neighbor_min_cosine=chosen.neighbor_min_cosine, common_direction=direction)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

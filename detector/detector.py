@@ -59,6 +59,11 @@ class Detector(StorySteps, DedupSteps):
         self.settings = settings
         self.params = params
         self.scorer = Scorer(params)
+        self._direction = settings.direction()
+        if self._direction is not None and len(self._direction) != store.manifest["dimension"]:
+            raise IncompatibleIndexError(
+                f"the settings' common direction has {len(self._direction)} dimensions but the index's vectors have "
+                f"{store.manifest['dimension']}: it was fitted for another model; leave it out (common_direction=None)")
         self._snapshot: Snapshot | None = None
         #: views of documents by key (a key is never reused, so a view never goes stale); the most recent kept.
         self._views: BoundedCache[int, TextView] = BoundedCache(VIEW_CACHE_SIZE)
@@ -242,12 +247,12 @@ class Detector(StorySteps, DedupSteps):
             else:  # exact duplicate of an indexed document: reuse its sentences and vectors, no model run
                 texts, vecs = self._view(original).sentences, self._view(original).vectors
             sig = signature(shingles(doc.text, self.settings.shingle_size), self.settings.num_perm)
-            view = TextView(texts, vecs, sig)
+            view = TextView(texts, vecs, sig, self._direction)
             key = self.store.add_document(doc_id=doc.id, content_hash=digest, text=doc.text, metadata=doc.metadata,
                                           published=doc.published, signature=signature_to_bytes(sig),
                                           terms=asdict(view.terms), sentences=texts,
                                           sentence_vectors=matrix_to_bytes(vecs), vector=vector_to_bytes(view.vector),
-                                          seq=seq)
+                                          seq=seq, new_text=original is None)
             self._term_stats = None
             snapshot.add(key, view.vector, sig)
             self._views[key] = view
@@ -329,7 +334,7 @@ class Detector(StorySteps, DedupSteps):
         if view is None:
             sentences, vectors, sig, terms = self.store.view_row(key)
             view = TextView(sentences, matrix_from_bytes(vectors, self.store.manifest["dimension"]),
-                            signature_from_bytes(sig), _terms=Terms(**terms))
+                            signature_from_bytes(sig), self._direction, _terms=Terms(**terms))
             self._views[key] = view
         return view
 

@@ -25,6 +25,8 @@ CREATE TABLE IF NOT EXISTS documents (
     indexed_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS documents_hash ON documents(content_hash);
+-- the next arrival number is MAX(seq) + 1: without this index, a scan of every document per document added
+CREATE INDEX IF NOT EXISTS documents_seq ON documents(seq);
 CREATE TABLE IF NOT EXISTS pairs (
     a_key INTEGER NOT NULL,
     b_key INTEGER NOT NULL,

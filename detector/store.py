@@ -381,12 +381,15 @@ class Store:
 
     def add_document(self, *, doc_id: str, content_hash: str, text: str, metadata: dict[str, Any],
                      published: str | None, signature: bytes, terms: dict[str, Any], sentences: list[str],
-                     sentence_vectors: bytes, vector: bytes, seq: int | None = None) -> int:
+                     sentence_vectors: bytes, vector: bytes, seq: int | None = None,
+                     new_text: bool | None = None) -> int:
         """Insert a document; `terms` is {"counts": {term: n}, "spelling": {term: first spelling}}; the vectors
-        as vectors.py writes them."""
+        as vectors.py writes them. `new_text`: whether no indexed document has this text yet (None: look it up)."""
         if seq is None:
             seq = int(self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM documents").fetchone()[0])
-        if self.document_by_hash(content_hash) is None:
+        if new_text is None:
+            new_text = self.document_by_hash(content_hash) is None
+        if new_text:
             self._db.executemany(
                 "INSERT INTO term_df (term, df) VALUES (?, 1) ON CONFLICT(term) DO UPDATE SET df = df + 1",
                 [(t,) for t in terms["counts"]])

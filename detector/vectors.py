@@ -19,11 +19,18 @@ def normalise_rows(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
-def document_vector(sentence_vectors: np.ndarray) -> np.ndarray:
-    """A document's vector: the normalised mean of its sentence vectors (every sentence counts, none truncated)."""
+def document_vector(sentence_vectors: np.ndarray, common_direction: np.ndarray | None = None) -> np.ndarray:
+    """A document's vector: the normalised mean of its sentence vectors (every sentence counts, none truncated).
+
+    With `common_direction` (a unit vector), that direction is removed from the mean before normalising: a static
+    model's vectors all lean one way, so any two documents score a high cosine; without the shared lean their
+    cosines spread out, and the nearest documents mean something again ("all-but-the-top", Mu and Viswanath 2018)."""
     if len(sentence_vectors) == 0:
         return np.zeros(sentence_vectors.shape[1], dtype=np.float32)
-    return normalise_rows(sentence_vectors.mean(axis=0, keepdims=True))[0]
+    mean = normalise_rows(sentence_vectors.mean(axis=0, keepdims=True))
+    if common_direction is not None:
+        mean = normalise_rows(mean - (mean @ common_direction)[:, None] * common_direction[None, :])
+    return mean[0]
 
 
 def as_stored(sentence_vectors: np.ndarray) -> np.ndarray:

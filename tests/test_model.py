@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -116,6 +117,14 @@ def test_fast_profile_finds_the_seed_stories(fast_seed_detector, seeds_dir):
     assert prefixes(c.members for c in fast_seed_detector.clusters()) == expected
     report = fast_seed_detector.report(seed_id(fast_seed_detector, "000"), seed_id(fast_seed_detector, "004"))
     assert report.verdict == "different"
+
+
+def test_fast_profile_index_keeps_and_removes_its_common_direction(fast_seed_detector):
+    direction = np.array(fast_seed_detector.info()["settings"]["common_direction"])  # recorded in the manifest
+    assert direction.shape == (256,)
+    for summary in fast_seed_detector.store.summaries():
+        vector = fast_seed_detector._view(summary.key).vector
+        assert abs(float(vector @ direction)) < 1e-5 and abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
 
 
 def test_fast_model_ranks_a_paraphrase_above_an_unrelated_sentence(fast_seed_detector):

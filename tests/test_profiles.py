@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import CHESS, FLOOD_REWRITE, FLOOD_WIRE, TEST_PARAMS, FakeEncoder, doc
@@ -12,6 +13,7 @@ from detector import Detector, IncompatibleIndexError, ScoringParams, Settings
 from detector.cli import cli
 from detector.config import FAST_MODEL, PROFILES
 from detector.sentences import split_sentences
+from detector.vectors import document_vector
 
 
 def test_profiles_fix_model_splitter_and_parameters():
@@ -37,6 +39,40 @@ def test_each_profile_ships_its_fitted_parameters(name):
     assert params.provenance.get("splitter", "pysbd") == PROFILES[name].splitter
     assert 0.0 < params.align_threshold < 1.0 and set(params.weights) >= {"coverage_max", "term_cosine"}
     assert params.sentence is not None
+    if PROFILES[name].remove_common_direction:
+        direction = np.array(params.common_direction)
+        assert direction.shape == (256,) and abs(np.linalg.norm(direction) - 1.0) < 1e-3
+    else:
+        assert params.common_direction is None
+
+
+def test_document_vectors_without_the_common_direction():
+    lean = np.array([1.0, 0.0, 0.0], dtype=np.float32)
+    # two documents leaning the same way, otherwise opposite: close as they are, apart without the lean
+    a = np.array([[0.9, 0.3, 0.0], [0.9, 0.1, 0.0]], dtype=np.float32)
+    b = np.array([[0.9, -0.3, 0.0], [0.9, -0.1, 0.0]], dtype=np.float32)
+    assert document_vector(a) @ document_vector(b) > 0.9
+    va, vb = document_vector(a, lean), document_vector(b, lean)
+    assert va @ vb == pytest.approx(-1.0, abs=1e-6)
+    assert np.linalg.norm(va) == pytest.approx(1.0) and va @ lean == pytest.approx(0.0, abs=1e-6)
+
+
+def test_common_direction_is_checked_kept_and_only_for_its_model(detector_factory, tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="common_direction must be a unit vector"):
+        Settings(common_direction=(1.0, 1.0))
+    settings = Settings(common_direction=[0.6, 0.8])
+    assert settings.common_direction == (0.6, 0.8)
+    assert Settings.from_dict(json.loads(json.dumps(settings.to_dict()))) == settings  # as the manifest keeps it
+    shipped = ScoringParams.shipped.__func__(ScoringParams, "fast")
+    monkeypatch.setattr(ScoringParams, "shipped", classmethod(lambda cls, profile="accurate": shipped))
+    assert Settings.for_profile("fast").common_direction == shipped.common_direction
+    assert Settings.for_profile("fast", model="my-model").common_direction is None  # fitted for the profile's model
+    # a direction of another dimension than the index's vectors is refused
+    encoder = FakeEncoder()
+    with pytest.raises(IncompatibleIndexError, match="common direction has 2 dimensions but the index's vectors "
+                                                     "have 64"):
+        Detector.open(tmp_path / "index", encoder=encoder,
+                      settings=Settings(model=encoder.name, common_direction=(0.6, 0.8)), params=TEST_PARAMS)
 
 
 def test_blingfire_splits_like_pysbd_on_news_prose():
