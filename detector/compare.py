@@ -14,11 +14,11 @@ from rapidfuzz import fuzz
 
 from .config import Settings
 from .encoders import Encoder
-from .evidence import (PairEvidence, Terms, TermStats, align, containment, lead_cosine, specific_terms, term_overlap,
-                       word_ngrams)
+from .evidence import (PairEvidence, Terms, TermStats, align, containment, lead_cosine, quotations_of, specific_terms,
+                       term_overlap, word_ngrams)
 from .minhash import content_words, jaccard, shingles, signature
 from .sentences import split_sentences, words
-from .vectors import as_stored, cosine_from_inner_product, document_vector
+from .vectors import as_stored, cosine_from_inner_product, cosine_matrix, document_vector
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
@@ -35,6 +35,7 @@ class TextView:
     vector: np.ndarray = field(init=False)
     _terms: Terms | None = field(default=None, repr=False)
     _ngrams: set[str] | None = field(default=None, repr=False)
+    _quotes: list[tuple[int, str]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.vector = document_vector(self.vectors, self.common_direction)
@@ -44,6 +45,12 @@ class TextView:
         if self._terms is None:
             self._terms = specific_terms(self.sentences)
         return self._terms
+
+    @property
+    def quotes(self) -> list[tuple[int, str]]:
+        if self._quotes is None:
+            self._quotes = quotations_of(self.sentences)
+        return self._quotes
 
     @property
     def ngrams(self) -> set[str]:
@@ -77,14 +84,15 @@ def compare(a: TextView, b: TextView, *, align_threshold: float, stats: TermStat
     """All evidence about a pair; symmetric up to swapping the A and B sides. `stats`: term frequencies of the
     collection the texts belong to (`indexed`: which of the two are counted in it), to weight terms by rarity.
     `explain`: list the shared terms (for reports)."""
+    sims = cosine_matrix(a.vectors, b.vectors) if len(a.vectors) and len(b.vectors) else None
     return PairEvidence(
         jaccard=jaccard(a.signature, b.signature),
         doc_cosine=float(cosine_from_inner_product(np.float32(a.vector @ b.vector))),
         alignment=align(a.vectors, b.vectors, threshold=align_threshold, a_sentences=a.sentences,
-                        b_sentences=b.sentences, explain=explain),
+                        b_sentences=b.sentences, explain=explain, sims=sims, a_quotes=a.quotes, b_quotes=b.quotes),
         terms=term_overlap(a.terms, b.terms, stats=stats, indexed=indexed, explain=explain),
         containment=containment(a.ngrams, b.ngrams),
-        lead_cosine=lead_cosine(a.vectors, b.vectors),
+        lead_cosine=lead_cosine(a.vectors, b.vectors, sims=sims),
     )
 
 

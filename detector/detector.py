@@ -10,7 +10,6 @@ import functools
 import logging
 import time
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -250,7 +249,7 @@ class Detector(StorySteps, DedupSteps):
             view = TextView(texts, vecs, sig, self._direction)
             key = self.store.add_document(doc_id=doc.id, content_hash=digest, text=doc.text, metadata=doc.metadata,
                                           published=doc.published, signature=signature_to_bytes(sig),
-                                          terms=asdict(view.terms), sentences=texts,
+                                          terms=view.terms.as_dict(), sentences=texts,
                                           sentence_vectors=matrix_to_bytes(vecs), vector=vector_to_bytes(view.vector),
                                           seq=seq, new_text=original is None)
             self._term_stats = None

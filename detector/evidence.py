@@ -64,17 +64,23 @@ def _quotations(sentence: str) -> tuple[str, ...]:
     return tuple(found)
 
 
-def shared_quotes(a: list[str], b: list[str]) -> dict[tuple[int, int], str]:
-    """(sentence of A, sentence of B) -> the quotation they share (equal, or nearly: a word changed or trimmed)."""
-    quotes_b = [(j, q) for j, sentence in enumerate(b) for q in _quotations(sentence)]
+def quotations_of(sentences: list[str]) -> list[tuple[int, str]]:
+    """(sentence index, quotation) for every quotation of a text's sentences."""
+    return [(i, q) for i, sentence in enumerate(sentences) for q in _quotations(sentence)]
+
+
+def shared_quotes(a: list[str], b: list[str], *, a_quotes: list[tuple[int, str]] | None = None,
+                  b_quotes: list[tuple[int, str]] | None = None) -> dict[tuple[int, int], str]:
+    """(sentence of A, sentence of B) -> the quotation they share (equal, or nearly: a word changed or trimmed).
+    `a_quotes`, `b_quotes`: quotations_of(a), quotations_of(b), when already known."""
+    quotes_b = quotations_of(b) if b_quotes is None else b_quotes
     shared: dict[tuple[int, int], str] = {}
     if not quotes_b:
         return shared
-    for i, sentence in enumerate(a):
-        for qa in _quotations(sentence):
-            for j, qb in quotes_b:
-                if qa == qb or fuzz.token_set_ratio(qa, qb) >= QUOTE_SIMILARITY:
-                    shared.setdefault((i, j), qa if len(qa) <= len(qb) else qb)
+    for i, qa in quotations_of(a) if a_quotes is None else a_quotes:
+        for j, qb in quotes_b:
+            if qa == qb or fuzz.token_set_ratio(qa, qb) >= QUOTE_SIMILARITY:
+                shared.setdefault((i, j), qa if len(qa) <= len(qb) else qb)
     return shared
 
 
@@ -89,16 +95,19 @@ class Alignment:
 
 
 def align(a: np.ndarray, b: np.ndarray, *, threshold: float, a_sentences: list[str] | None = None,
-          b_sentences: list[str] | None = None, explain: bool = True) -> Alignment:
+          b_sentences: list[str] | None = None, explain: bool = True, sims: np.ndarray | None = None,
+          a_quotes: list[tuple[int, str]] | None = None, b_quotes: list[tuple[int, str]] | None = None) -> Alignment:
     """Each sentence's best match in the other document, kept at or above `threshold`, in both directions.
 
     With the sentence texts given, two sentences that carry the same quotation also align, whatever their cosine:
     rewrites keep quotes verbatim while changing the words around them. Without `explain`, only the coverages.
+    `sims` (cosine_matrix(a, b)) and the quotations of each side (quotations_of), when already known.
     """
     if len(a) == 0 or len(b) == 0:
         return Alignment([], 0.0, 0.0)
-    sims = cosine_matrix(a, b)
-    quotes = shared_quotes(a_sentences, b_sentences) if a_sentences and b_sentences else {}
+    sims = cosine_matrix(a, b) if sims is None else sims
+    quotes = (shared_quotes(a_sentences, b_sentences, a_quotes=a_quotes, b_quotes=b_quotes)
+              if a_sentences and b_sentences else {})
     if not explain:  # the coverages only (what scoring needs), not the list of aligned pairs
         aligned_a = sims.max(axis=1) >= threshold
         aligned_b = sims.max(axis=0) >= threshold
@@ -178,6 +187,10 @@ class Terms:
 
     counts: dict[str, int]
     spelling: dict[str, str]
+
+    def as_dict(self) -> dict[str, dict]:
+        """As the index stores it (the same dicts, not copies)."""
+        return {"counts": self.counts, "spelling": self.spelling}
 
     @cached_property
     def roots(self) -> dict[str, float]:
@@ -264,10 +277,11 @@ def _variant_groups(a: Terms, b: Terms) -> dict[tuple[str, str], str]:
     """(side, term) -> the name of its variant group (its smallest member), for the terms of a and b that are
     spelling variants of a term on the other side; every other term is a group of its own (a term on both sides:
     one group named by the term). Symmetric in a and b, transitive."""
-    exact = a.counts.keys() & b.counts.keys()
-    by_initial = b.varying_by_initial
-    if not by_initial:
+    a_by_initial, b_by_initial = a.varying_by_initial, b.varying_by_initial
+    initials = a_by_initial.keys() & b_by_initial.keys()  # variants share their first letter
+    if not initials:
         return {}
+    exact = a.counts.keys() & b.counts.keys()
     parent: dict[tuple[str, str], tuple[str, str]] = {}
 
     def find(node: tuple[str, str]) -> tuple[str, str]:
@@ -277,12 +291,17 @@ def _variant_groups(a: Terms, b: Terms) -> dict[tuple[str, str], str]:
             node = parent[node]
         return node
 
-    for t in a.varying:
-        if t in exact:
+    for initial in initials:
+        others = [u for u in b_by_initial[initial] if u not in exact]
+        if not others:
             continue
-        for u in by_initial.get(t[0], ()):
-            if u not in exact and abs(len(t) - len(u)) <= 4 and variants_match(t, u):
-                parent[find(("b", u))] = find(("a", t))
+        for t in a_by_initial[initial]:
+            if t in exact:
+                continue
+            length = len(t)
+            for u in others:
+                if abs(length - len(u)) <= 4 and variants_match(t, u):
+                    parent[find(("b", u))] = find(("a", t))
     members: dict[tuple[str, str], list[str]] = {}
     for node in list(parent):
         members.setdefault(find(node), []).append(node[1])
@@ -354,13 +373,15 @@ def term_overlap(a: Terms, b: Terms, *, stats: TermStats | None = None,
 LEAD_SENTENCES = 3
 
 
-def lead_cosine(a: np.ndarray, b: np.ndarray) -> float:
+def lead_cosine(a: np.ndarray, b: np.ndarray, *, sims: np.ndarray | None = None) -> float:
     """The highest cosine between one of the first LEAD_SENTENCES sentence vectors of A and one of B's. Independent
     reports of one event open with the same fact in other words; reports of two events on one topic open with
-    different facts, however much background they share further down."""
+    different facts, however much background they share further down. `sims`: cosine_matrix(a, b), if known."""
     if len(a) == 0 or len(b) == 0:
         return 0.0
-    return float(cosine_matrix(a[:LEAD_SENTENCES], b[:LEAD_SENTENCES]).max())
+    if sims is None:
+        return float(cosine_matrix(a[:LEAD_SENTENCES], b[:LEAD_SENTENCES]).max())
+    return float(sims[:LEAD_SENTENCES, :LEAD_SENTENCES].max())
 
 
 NGRAM = 3

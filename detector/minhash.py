@@ -9,6 +9,7 @@ labelled sets; the README has the figures that chose the default.
 from __future__ import annotations
 
 import pickle
+from functools import lru_cache
 
 import numpy as np
 from anyascii import anyascii
@@ -44,11 +45,18 @@ def shingles(text: str, size: int) -> set[str]:
     return {" ".join(tokens[i:i + size]) for i in range(len(tokens) - size + 1)}
 
 
-def signature(shingle_set: set[str], num_perm: int) -> LeanMinHash:
-    """The MinHash signature of a shingle set (datasketch, fixed seed so signatures compare across runs)."""
+@lru_cache(maxsize=8)
+def _permutations(num_perm: int):
+    """datasketch's permutations for SEED: drawn once per size, not once per signature."""
     mh = MinHash(num_perm=num_perm, seed=SEED)
     if getattr(mh, "scheme", SCHEME) != SCHEME:
         raise RuntimeError(f"datasketch uses MinHash scheme {mh.scheme!r}; this index format expects {SCHEME!r}")
+    return mh.permutations
+
+
+def signature(shingle_set: set[str], num_perm: int) -> LeanMinHash:
+    """The MinHash signature of a shingle set (datasketch, fixed seed so signatures compare across runs)."""
+    mh = MinHash(num_perm=num_perm, seed=SEED, permutations=_permutations(num_perm), scheme=SCHEME)
     mh.update_batch([s.encode("utf-8") for s in sorted(shingle_set)])
     return LeanMinHash(mh)
 
