@@ -46,6 +46,10 @@ class TextView:
             self._terms = specific_terms(self.sentences)
         return self._terms
 
+    def prepare(self) -> None:
+        """Work out now what comparisons read lazily (terms, word n-grams, quotations)."""
+        _ = self.terms, self.ngrams, self.quotes
+
     @property
     def quotes(self) -> list[tuple[int, str]]:
         if self._quotes is None:

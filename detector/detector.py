@@ -27,6 +27,7 @@ from .dedup import DedupSteps, record_decision
 from .stories import EMBEDDING, EXACT, MINHASH, StorySteps, with_days_apart
 from .evidence import PairEvidence, Terms, TermStats
 from .minhash import shingles, signature, signature_from_bytes, signature_to_bytes
+from .parallel import fork_map
 from .results import AlignedSentences, Cluster, IndexResult, Match, PairReport, RemoveResult
 from .scoring import Scorer
 from .sentences import split_sentences
@@ -264,7 +265,7 @@ class Detector(StorySteps, DedupSteps):
         candidates = self._candidates(new_keys, exact_pairs)
         published = {k: d.published for k, d in
                      self.store.summaries_by_key(sorted({k for pair in candidates for k in pair})).items()}
-        scored = [self._confirm(a, b, sources, published) for (a, b), sources in candidates.items()]
+        scored = self._confirm(candidates, published)
         self.store.put_pairs(scored)
         confirmed = sum(pair.relation != "different" for pair in scored)
         return IndexResult(added=added, replaced=replaced, unchanged=unchanged, metadata_updated=updated,
@@ -309,12 +310,20 @@ class Detector(StorySteps, DedupSteps):
                         note(key, int(other), EMBEDDING)
         return found
 
-    def _confirm(self, a: int, b: int, sources: set[str], published: dict[int, str | None]) -> StoredPair:
-        """The evidence and score of a candidate pair, to be stored."""
-        evidence = self._evidence(self._view(a), self._view(b), explain=False)
-        features = with_days_apart(evidence.features(), published[a], published[b])
-        score = self.scorer.score(features, exact=EXACT in sources)
-        return StoredPair(a, b, sorted(sources), features, score.probability, score.relation)
+    def _confirm(self, candidates: dict[tuple[int, int], set[str]],
+                 published: dict[int, str | None]) -> list[StoredPair]:
+        """The evidence and score of each candidate pair, to be stored. The evidence is computed on both cores
+        (parallel.fork_map) from views loaded here first: workers never read the database."""
+        views = {key: self._view(key) for pair in candidates for key in pair}
+        for view in views.values():  # worked out here, once: what a forked worker works out is lost with it
+            view.prepare()
+        evidence = functools.partial(_pair_features, views, self.params.align_threshold, self._stats())
+        scored = []
+        for ((a, b), sources), found in zip(candidates.items(), fork_map(evidence, list(candidates))):
+            features = with_days_apart(found, published[a], published[b])
+            score = self.scorer.score(features, exact=EXACT in sources)
+            scored.append(StoredPair(a, b, sorted(sources), features, score.probability, score.relation))
+        return scored
 
     def _evidence(self, a: TextView, b: TextView, *, indexed: tuple[bool, bool] = (True, True),
                   explain: bool = True) -> PairEvidence:
@@ -441,3 +450,10 @@ class Detector(StorySteps, DedupSteps):
             "generation": self.store.generation,
             "bytes_on_disk": self.store.size_on_disk(),
         }
+
+
+def _pair_features(views: dict[int, TextView], align_threshold: float, stats: TermStats,
+                   pair: tuple[int, int]) -> dict[str, float]:
+    """The features of an indexed pair (both documents counted in `stats`), from views already loaded."""
+    return compare(views[pair[0]], views[pair[1]], align_threshold=align_threshold, stats=stats, indexed=(True, True),
+                   explain=False).features()

@@ -211,6 +211,9 @@ class Terms:
         return found
 
 
+_ASCII_DIGIT = re.compile(r"[0-9]")
+
+
 def specific_terms(sentences: list[str]) -> Terms:
     """Capitalised words (a sentence's first word only if it is rare), numbers, and month-day dates."""
     counts: dict[str, int] = {}
@@ -223,8 +226,16 @@ def specific_terms(sentences: list[str]) -> Terms:
     for sentence in sentences:
         tokens = words(sentence)
         for i, token in enumerate(tokens):
-            token = re.sub(r"['’]s$", "", token)
-            folded = anyascii(token).lower().strip(".'-")
+            if token.isascii():
+                if not token[0].isupper() and not _ASCII_DIGIT.search(token):
+                    continue  # a lower-case word: never a term (the common case, decided without folding)
+                if token.endswith("'s"):
+                    token = token[:-2]
+                folded = token.lower().strip(".'-")
+            else:
+                if token.endswith(("'s", "’s")):
+                    token = token[:-2]
+                folded = anyascii(token).lower().strip(".'-")
             if not folded:
                 continue
             if any(c.isdigit() for c in folded):

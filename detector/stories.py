@@ -3,9 +3,12 @@ and grouping documents into stories with stable ids."""
 
 from __future__ import annotations
 
+import functools
+
 from . import clusters as story_clusters
 from .documents import parse_published
-from .evidence import Terms, term_overlap
+from .evidence import Terms, TermStats, term_overlap
+from .parallel import fork_map
 from .records import StoredPair
 
 #: where a candidate pair came from: the same normalised text, the MinHash LSH, the nearest document vectors.
@@ -14,6 +17,8 @@ EXACT, MINHASH, EMBEDDING = "exact", "minhash", "embedding"
 #: the number of texts has grown by this factor since the last rescoring (term rarity then moves little).
 RESCORE_EVERY_BATCH_BELOW = 2_000
 RESCORE_GROWTH = 2.0
+#: pairs rescored together (on both cores): bounds the memory rescoring holds, whatever the index size.
+RESCORE_CHUNK = 50_000
 
 
 class StorySteps:
@@ -46,21 +51,31 @@ class StorySteps:
         every_pair = stats.documents < RESCORE_EVERY_BATCH_BELOW
         published = {d.key: d.published for d in self.store.summaries()}
         scores: dict[tuple[int, int], float] = {}
-        changed = []
+        changed: list[StoredPair] = []
+        todo: list[StoredPair] = []
+
+        def rescore() -> None:  # a chunk of pairs, the term scores on both cores
+            terms = {key: self._terms_of(key) for pair in todo for key in (pair.a_key, pair.b_key)}
+            found = fork_map(functools.partial(_term_score, terms, stats), [(p.a_key, p.b_key) for p in todo])
+            for pair, term_score in zip(todo, found):
+                features = with_days_apart({**pair.features, "term_cosine": term_score}, published[pair.a_key],
+                                           published[pair.b_key])
+                score = self.scorer.score(features, exact=EXACT in pair.sources)
+                if (score.probability, score.relation) != (pair.probability, pair.relation):
+                    changed.append(StoredPair(pair.a_key, pair.b_key, pair.sources, features, score.probability,
+                                              score.relation))
+                scores[(pair.a_key, pair.b_key)] = score.link
+            todo.clear()
+
         for pair in self.store.all_pairs():
             if not every_pair and EXACT not in pair.sources and not self.scorer.could_cross(pair.features,
                                                                                             "term_cosine"):
                 scores[(pair.a_key, pair.b_key)] = self.scorer.link(pair.probability, pair.relation)
                 continue
-            a, b = self._terms_of(pair.a_key), self._terms_of(pair.b_key)
-            features = {**pair.features, "term_cosine": term_overlap(a, b, stats=stats, indexed=(True, True),
-                                                                    explain=False).score}
-            features = with_days_apart(features, published[pair.a_key], published[pair.b_key])
-            score = self.scorer.score(features, exact=EXACT in pair.sources)
-            if (score.probability, score.relation) != (pair.probability, pair.relation):
-                changed.append(StoredPair(pair.a_key, pair.b_key, pair.sources, features, score.probability,
-                                          score.relation))
-            scores[(pair.a_key, pair.b_key)] = score.link
+            todo.append(pair)
+            if len(todo) >= RESCORE_CHUNK:
+                rescore()
+        rescore()
         self.store.put_pairs(changed)
         return scores
 
@@ -111,3 +126,7 @@ def with_days_apart(features: dict[str, float], a: str | None, b: str | None) ->
     if a and b:
         features["days_apart"] = abs((parse_published(a) - parse_published(b)).total_seconds()) / 86400.0
     return features
+
+
+def _term_score(terms: dict[int, Terms], stats: TermStats, pair: tuple[int, int]) -> float:
+    return term_overlap(terms[pair[0]], terms[pair[1]], stats=stats, indexed=(True, True), explain=False).score

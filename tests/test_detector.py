@@ -124,6 +124,33 @@ def test_story_threshold_groups_documents_whose_pair_alone_is_not_same_story(det
             assert detector.store.cluster_map() == before
 
 
+def test_pairs_scored_on_two_processes_equal_pairs_scored_on_one(detector_factory, tmp_path, monkeypatch):
+    documents = [doc("wire", FLOOD_WIRE), doc("italy", FLOOD_OTHER_EVENT), doc("rewrite", FLOOD_REWRITE),
+                 doc("chess", CHESS), doc("italy-rewrite", FLOOD_OTHER_REWRITE), doc("bridge", BRIDGE)]
+    stored = {}
+    for processes in (1, 2):
+        monkeypatch.setenv("DETECTOR_PROCESSES", str(processes))
+        monkeypatch.setattr("detector.parallel.MIN_ITEMS_PER_PROCESS", 1)  # fork for the smallest batch
+        monkeypatch.setattr("detector.stories.RESCORE_CHUNK", 2)
+        detector = detector_factory(tmp_path / f"on-{processes}", encoder=FakeEncoder())
+        detector.index(documents[:3])
+        detector.index(documents[3:])
+        stored[processes] = sorted(detector.store.all_pairs(), key=lambda p: (p.a_key, p.b_key))
+        clusters = cluster_sets(detector)
+    assert len(stored[1]) > 3 and stored[1] == stored[2]
+    assert len(clusters) < len(documents)
+
+
+def test_fork_map_keeps_order_and_refuses_a_bad_process_count(monkeypatch):
+    from detector.parallel import fork_map
+    monkeypatch.setattr("detector.parallel.MIN_ITEMS_PER_PROCESS", 1)
+    monkeypatch.setenv("DETECTOR_PROCESSES", "3")
+    assert fork_map(lambda x: x * x, list(range(10))) == [x * x for x in range(10)]
+    monkeypatch.setenv("DETECTOR_PROCESSES", "two")
+    with pytest.raises(ValueError, match="DETECTOR_PROCESSES='two' must be a whole number"):
+        fork_map(abs, [1, 2])
+
+
 def test_adding_documents_keeps_cluster_ids(floods):
     before = floods.cluster_of()
     floods.index([doc("bridge", BRIDGE), doc("new", "Lionel Messi signed a contract with Inter Miami in July.")])
