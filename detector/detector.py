@@ -26,7 +26,7 @@ from .compare import TextView, compare
 from .dedup import DedupSteps, record_decision
 from .stories import EMBEDDING, EXACT, MINHASH, StorySteps, with_days_apart
 from .evidence import PairEvidence, Terms, TermStats
-from .minhash import shingles, signature, signature_from_bytes, signature_to_bytes
+from .minhash import jaccard, shingles, signature, signature_from_bytes, signature_to_bytes
 from .parallel import fork_map
 from .results import AlignedSentences, Cluster, IndexResult, Match, PairReport, RemoveResult
 from .scoring import Scorer
@@ -299,15 +299,29 @@ class Detector(StorySteps, DedupSteps):
         snapshot = self._snapshot
         assert snapshot is not None
         views = [self._view(key) for key in new_keys]
+        proposed = {key: snapshot.lsh.query(view.signature) for key, view in zip(new_keys, views)}
+        signatures = self._signatures({other for found in proposed.values() for other in found})
         for key, view in zip(new_keys, views):
-            for other in snapshot.lsh.query(view.signature):
-                note(key, other, MINHASH)
+            for other in proposed[key]:
+                if jaccard(view.signature, signatures[other]) >= self.settings.lsh_threshold:
+                    note(key, other, MINHASH)
         if self.settings.neighbors and views:  # one search for the whole batch (a matrix product, not a loop)
             sims, ids = snapshot.documents.search(np.vstack([v.vector for v in views]), self.settings.neighbors + 1)
             for key, row_sims, row_ids in zip(new_keys, sims, ids):
                 for sim, other in zip(row_sims, row_ids):
                     if other >= 0 and sim >= self.settings.neighbor_min_cosine:
                         note(key, int(other), EMBEDDING)
+        return found
+
+    def _signatures(self, keys: set[int]) -> dict[int, object]:
+        """MinHash signatures of indexed documents: from views in memory, else read in one query."""
+        found = {}
+        for key in keys:
+            view = self._views.get(key)
+            if view is not None:
+                found[key] = view.signature
+        missing = sorted(keys - found.keys())
+        found.update((key, signature_from_bytes(data)) for key, data in self.store.signatures(missing).items())
         return found
 
     def _confirm(self, candidates: dict[tuple[int, int], set[str]],
@@ -374,8 +388,11 @@ class Detector(StorySteps, DedupSteps):
             return []
         snapshot = self.snapshot
         sources: dict[int, set[str]] = {}
-        for key in snapshot.lsh.query(query.signature):
-            sources.setdefault(key, set()).add(MINHASH)
+        proposed = snapshot.lsh.query(query.signature)
+        signatures = self._signatures(set(proposed))
+        for key in proposed:
+            if jaccard(query.signature, signatures[key]) >= self.settings.lsh_threshold:
+                sources.setdefault(key, set()).add(MINHASH)
         sims, ids = snapshot.documents.search(query.vector[None, :], max(top, self.settings.neighbors))
         for key in ids[0]:
             if key >= 0:

@@ -365,6 +365,10 @@ class Store:
             found.setdefault(cluster, []).append(Summary(*summary))
         return found
 
+    def signatures(self, keys: list[int]) -> dict[int, bytes]:
+        """The MinHash signatures of the given documents, as stored."""
+        return dict(self._rows_in("SELECT key, signature FROM documents WHERE key IN ({marks})", keys))
+
     def view_row(self, key: int) -> tuple[list[str], bytes, bytes, dict[str, Any]]:
         """What comparing a document needs: (sentences, their vectors, MinHash signature, terms)."""
         row = self._db.execute("SELECT sentences, sentence_vectors, signature, terms FROM documents WHERE key = ?",

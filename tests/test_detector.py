@@ -151,6 +151,21 @@ def test_fork_map_keeps_order_and_refuses_a_bad_process_count(monkeypatch):
         fork_map(abs, [1, 2])
 
 
+def test_the_lsh_proposes_only_pairs_whose_jaccard_estimate_reaches_its_threshold(detector_factory, monkeypatch):
+    # banding lets through pairs well below the threshold (with 128 permutations at 0.2, a quarter of pairs at 0.1):
+    # an LSH that proposes every indexed document must give the same candidates
+    from detector.minhash import LSHIndex
+    monkeypatch.setattr(LSHIndex, "query", lambda self, sig: list(self._lsh.keys))
+    detector = detector_factory()
+    detector.index([doc("wire", FLOOD_WIRE), doc("italy", FLOOD_OTHER_EVENT), doc("chess", CHESS),
+                    doc("rewrite", FLOOD_REWRITE), doc("bridge", BRIDGE)])
+    by_lsh = [p for p in detector.store.all_pairs() if "minhash" in p.sources]
+    assert by_lsh and all(p.features["jaccard"] >= detector.settings.lsh_threshold for p in by_lsh)
+    threshold = detector.settings.lsh_threshold
+    matches = detector.query(FLOOD_REWRITE)
+    assert all(m.features["jaccard"] >= threshold for m in matches if "minhash" in m.sources)
+
+
 def test_adding_documents_keeps_cluster_ids(floods):
     before = floods.cluster_of()
     floods.index([doc("bridge", BRIDGE), doc("new", "Lionel Messi signed a contract with Inter Miami in July.")])
