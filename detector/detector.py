@@ -26,7 +26,7 @@ from .compare import TextView, compare
 from .dedup import DedupSteps, record_decision
 from .stories import EMBEDDING, EXACT, MINHASH, StorySteps, with_days_apart
 from .evidence import PairEvidence, Terms, TermStats
-from .minhash import jaccard, shingles, signature, signature_from_bytes, signature_to_bytes
+from .minhash import jaccard_many, shingles, signature, signature_from_bytes, signature_to_bytes
 from .parallel import fork_map
 from .results import AlignedSentences, Cluster, IndexResult, Match, PairReport, RemoveResult
 from .scoring import Scorer
@@ -302,9 +302,8 @@ class Detector(StorySteps, DedupSteps):
         proposed = {key: snapshot.lsh.query(view.signature) for key, view in zip(new_keys, views)}
         signatures = self._signatures({other for found in proposed.values() for other in found})
         for key, view in zip(new_keys, views):
-            for other in proposed[key]:
-                if jaccard(view.signature, signatures[other]) >= self.settings.lsh_threshold:
-                    note(key, other, MINHASH)
+            for other in self._reaching_threshold(view.signature, proposed[key], signatures):
+                note(key, other, MINHASH)
         if self.settings.neighbors and views:  # one search for the whole batch (a matrix product, not a loop)
             sims, ids = snapshot.documents.search(np.vstack([v.vector for v in views]), self.settings.neighbors + 1)
             for key, row_sims, row_ids in zip(new_keys, sims, ids):
@@ -312,6 +311,14 @@ class Detector(StorySteps, DedupSteps):
                     if other >= 0 and sim >= self.settings.neighbor_min_cosine:
                         note(key, int(other), EMBEDDING)
         return found
+
+    def _reaching_threshold(self, sig, proposed: list[int], signatures: dict[int, object]) -> list[int]:
+        """The documents the LSH proposed whose Jaccard estimate with `sig` reaches lsh_threshold (the LSH's banding
+        also lets through pairs well below it), estimated all at once."""
+        if not proposed:
+            return []
+        estimates = jaccard_many(sig, [signatures[key] for key in proposed])
+        return [key for key, j in zip(proposed, estimates) if j >= self.settings.lsh_threshold]
 
     def _signatures(self, keys: set[int]) -> dict[int, object]:
         """MinHash signatures of indexed documents: from views in memory, else read in one query."""
@@ -389,10 +396,8 @@ class Detector(StorySteps, DedupSteps):
         snapshot = self.snapshot
         sources: dict[int, set[str]] = {}
         proposed = snapshot.lsh.query(query.signature)
-        signatures = self._signatures(set(proposed))
-        for key in proposed:
-            if jaccard(query.signature, signatures[key]) >= self.settings.lsh_threshold:
-                sources.setdefault(key, set()).add(MINHASH)
+        for key in self._reaching_threshold(query.signature, proposed, self._signatures(set(proposed))):
+            sources.setdefault(key, set()).add(MINHASH)
         sims, ids = snapshot.documents.search(query.vector[None, :], max(top, self.settings.neighbors))
         for key in ids[0]:
             if key >= 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import CHESS, FLOOD_OTHER_EVENT, FLOOD_REWRITE, FLOOD_WIRE
 
-from detector.minhash import (LSHIndex, content_words, jaccard, shingles, signature, signature_from_bytes,
+from detector.minhash import (LSHIndex, content_words, jaccard, jaccard_many, shingles, signature, signature_from_bytes,
                               signature_to_bytes)
 
 NUM_PERM = 128
@@ -45,6 +45,14 @@ def test_unrelated_texts_have_low_jaccard():
 
 def test_rewrite_shares_more_shingles_than_another_event():
     assert jaccard(sig(FLOOD_WIRE), sig(FLOOD_REWRITE)) > 0.2
+
+
+def test_jaccard_many_gives_each_estimate():
+    texts = [FLOOD_WIRE, FLOOD_REWRITE, FLOOD_OTHER_EVENT, CHESS]
+    sigs = [signature(shingles(t, 1), 128) for t in texts]
+    assert list(jaccard_many(sigs[0], sigs)) == [jaccard(sigs[0], s) for s in sigs]
+    with pytest.raises(ValueError, match="different sizes"):
+        jaccard_many(sigs[0], [signature(shingles(CHESS, 1), 64)])
 
 
 def test_signature_bytes_round_trip():
