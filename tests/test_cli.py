@@ -260,7 +260,8 @@ def test_info_json(runner, index):
     result = invoke(runner, "info", "--index", index, "--format", "json")
     assert result.exit_code == 0
     info = json.loads(result.stdout)
-    assert (info["format_version"], info["dimension"], info["documents"], info["confirmed_pairs"]) == (FORMAT_VERSION, 64, 4, 1)
+    assert (info["format_version"], info["dimension"], info["documents"], info["confirmed_pairs"]) == (
+        FORMAT_VERSION, 64, 4, 1)
     assert info["settings"]["model"] == "fake-hash-encoder"
 
 

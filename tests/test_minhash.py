@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import CHESS, FLOOD_OTHER_EVENT, FLOOD_REWRITE, FLOOD_WIRE
 
-from detector.minhash import (LSHIndex, content_words, jaccard, jaccard_many, shingles, signature, signature_from_bytes,
-                              signature_to_bytes)
+from detector.minhash import (LSHIndex, content_words, jaccard, jaccard_many, shingles, signature,
+                              signature_from_bytes, signature_to_bytes)
 
 NUM_PERM = 128
 
