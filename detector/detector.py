@@ -10,6 +10,7 @@ import functools
 import logging
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -25,9 +26,9 @@ from .cache import BoundedCache
 from .compare import TextView, compare
 from .dedup import DedupSteps, record_decision
 from .stories import EMBEDDING, EXACT, MINHASH, StorySteps, with_days_apart
-from .evidence import PairEvidence, Terms, TermStats
+from .evidence import PairEvidence, Terms, TermStats, quotations_of, specific_terms, word_ngrams
 from .minhash import jaccard_many, shingles, signature, signature_from_bytes, signature_to_bytes
-from .parallel import fork_map
+from .parallel import MIN_TEXTS_PER_PROCESS, fork_map
 from .results import AlignedSentences, Cluster, IndexResult, Match, PairReport, RemoveResult
 from .scoring import Scorer
 from .sentences import split_sentences
@@ -219,17 +220,21 @@ class Detector(StorySteps, DedupSteps):
                 added.append(doc.id)
             todo.append((doc, old.seq if old else None))
 
-        sentences: list[list[str] | None] = []  # None: an exact duplicate, never split nor encoded
         indexed: dict[str, int] = {}  # content hash -> the indexed document with that text
         seen: set[str] = set()
+        new_text: list[bool] = []  # False: an exact duplicate, never split nor encoded
         for doc, _ in todo:
             digest = doc.content_hash
             stored = self.store.document_by_hash(digest) if digest not in seen else None
             if stored is not None:
                 indexed[digest] = stored.key
-            duplicate = digest in seen or digest in indexed
+            new_text.append(not (digest in seen or digest in indexed))
             seen.add(digest)
-            sentences.append(None if duplicate else split_sentences(doc.text, self.settings.splitter))
+        # splitting, terms, shingles, n-grams: on both cores when the batch is large enough
+        prepared = fork_map(functools.partial(_prepare_text, self.settings),
+                            [(doc.text, new) for (doc, _), new in zip(todo, new_text)],
+                            min_per_process=MIN_TEXTS_PER_PROCESS)
+        sentences = [p.sentences for p in prepared]
         need = [i for i, s in enumerate(sentences) if isinstance(s, list)]
         flat = [t for i in need for t in sentences[i]]
         encoded = self.encoder.encode(flat) if flat else np.zeros((0, 0), dtype=np.float32)
@@ -242,14 +247,15 @@ class Detector(StorySteps, DedupSteps):
         for i, (doc, seq) in enumerate(todo):
             digest = doc.content_hash
             original = by_hash.get(digest, indexed.get(digest))
+            sig = signature_from_bytes(prepared[i].signature)
             if i in vectors:
-                texts, vecs = sentences[i], as_stored(vectors[i])
+                view = TextView(sentences[i], as_stored(vectors[i]), sig, self._direction, _terms=prepared[i].terms,
+                                _ngrams=prepared[i].ngrams, _quotes=prepared[i].quotes)
             else:  # exact duplicate of an indexed document: reuse its sentences and vectors, no model run
-                texts, vecs = self._view(original).sentences, self._view(original).vectors
-            sig = signature(shingles(doc.text, self.settings.shingle_size), self.settings.num_perm)
-            view = TextView(texts, vecs, sig, self._direction)
+                view = TextView(self._view(original).sentences, self._view(original).vectors, sig, self._direction)
+            texts, vecs = view.sentences, view.vectors
             key = self.store.add_document(doc_id=doc.id, content_hash=digest, text=doc.text, metadata=doc.metadata,
-                                          published=doc.published, signature=signature_to_bytes(sig),
+                                          published=doc.published, signature=prepared[i].signature,
                                           terms=view.terms.as_dict(), sentences=texts,
                                           sentence_vectors=matrix_to_bytes(vecs), vector=vector_to_bytes(view.vector),
                                           seq=seq, new_text=original is None)
@@ -479,3 +485,24 @@ def _pair_features(views: dict[int, TextView], align_threshold: float, stats: Te
     """The features of an indexed pair (both documents counted in `stats`), from views already loaded."""
     return compare(views[pair[0]], views[pair[1]], align_threshold=align_threshold, stats=stats, indexed=(True, True),
                    explain=False).features()
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What indexing needs of a text before the encoder: its MinHash signature (bytes), and for a new text its
+    sentences, specific terms, word n-grams and quotations."""
+
+    signature: bytes
+    sentences: list[str] | None = None
+    terms: Terms | None = None
+    ngrams: set[str] | None = None
+    quotes: list[tuple[int, str]] | None = None
+
+
+def _prepare_text(settings: Settings, item: tuple[str, bool]) -> _Prepared:
+    text, new = item
+    sig = signature_to_bytes(signature(shingles(text, settings.shingle_size), settings.num_perm))
+    if not new:
+        return _Prepared(sig)
+    sentences = split_sentences(text, settings.splitter)
+    return _Prepared(sig, sentences, specific_terms(sentences), word_ngrams(sentences), quotations_of(sentences))

@@ -18,6 +18,8 @@ R = TypeVar("R")
 #: items per process below which forking costs more than it saves (a pair's evidence takes ~0.1 ms; a fork of a
 #: large process ~10-50 ms).
 MIN_ITEMS_PER_PROCESS = 1_000
+#: the same for texts to prepare (splitting, terms, shingles: ~1-2 ms a text).
+MIN_TEXTS_PER_PROCESS = 64
 
 _work: tuple[Callable, Sequence] | None = None  # what forked workers run: set just before they are forked
 
@@ -39,10 +41,11 @@ def _run(span: tuple[int, int]) -> list:
     return [function(item) for item in items[span[0]:span[1]]]
 
 
-def fork_map(function: Callable[[T], R], items: Sequence[T]) -> list[R]:
-    """[function(item) for item in items], shared with forked workers when there is enough work; in order."""
+def fork_map(function: Callable[[T], R], items: Sequence[T], *, min_per_process: int | None = None) -> list[R]:
+    """[function(item) for item in items], shared with forked workers when there is enough work (at least
+    `min_per_process` items each, default MIN_ITEMS_PER_PROCESS); in order."""
     global _work
-    count = min(processes(), len(items) // MIN_ITEMS_PER_PROCESS)
+    count = min(processes(), len(items) // (min_per_process or MIN_ITEMS_PER_PROCESS))
     if count <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         return [function(item) for item in items]
     bounds = [len(items) * i // count for i in range(count + 1)]

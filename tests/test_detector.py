@@ -131,13 +131,15 @@ def test_pairs_scored_on_two_processes_equal_pairs_scored_on_one(detector_factor
     for processes in (1, 2):
         monkeypatch.setenv("DETECTOR_PROCESSES", str(processes))
         monkeypatch.setattr("detector.parallel.MIN_ITEMS_PER_PROCESS", 1)  # fork for the smallest batch
+        monkeypatch.setattr("detector.detector.MIN_TEXTS_PER_PROCESS", 1)
         monkeypatch.setattr("detector.stories.RESCORE_CHUNK", 2)
         detector = detector_factory(tmp_path / f"on-{processes}", encoder=FakeEncoder())
         detector.index(documents[:3])
         detector.index(documents[3:])
-        stored[processes] = sorted(detector.store.all_pairs(), key=lambda p: (p.a_key, p.b_key))
+        stored[processes] = (sorted(detector.store.all_pairs(), key=lambda p: (p.a_key, p.b_key)),
+                             [detector.store.view_row(d.key) for d in detector.store.summaries()])
         clusters = cluster_sets(detector)
-    assert len(stored[1]) > 3 and stored[1] == stored[2]
+    assert len(stored[1][0]) > 3 and stored[1] == stored[2]  # the same pairs, sentences, vectors, signatures, terms
     assert len(clusters) < len(documents)
 
 
