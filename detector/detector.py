@@ -70,6 +70,8 @@ class Detector(StorySteps, DedupSteps):
         self._views: BoundedCache[int, TextView] = BoundedCache(VIEW_CACHE_SIZE)
         self._term_stats: TermStats | None = None
         self._terms_cache: dict[int, Terms] = {}
+        #: MinHash hash values by key (512 bytes a document): the LSH's proposals are checked against them.
+        self._hashes: dict[int, np.ndarray] = {}
         #: document id -> cluster id of the text it replaces, until the next reclustering.
         self._inherited: dict[str, str | None] = {}
 
@@ -260,6 +262,7 @@ class Detector(StorySteps, DedupSteps):
                                           sentence_vectors=matrix_to_bytes(vecs), vector=vector_to_bytes(view.vector),
                                           seq=seq, new_text=original is None)
             self._term_stats = None
+            self._hashes[key] = np.asarray(sig.hashvalues, dtype=np.uint32)
             snapshot.add(key, view.vector, sig)
             self._views[key] = view
             if original is not None:
@@ -283,6 +286,7 @@ class Detector(StorySteps, DedupSteps):
         self._snapshot = None
         self._views.clear()
         self._terms_cache.clear()
+        self._hashes.clear()
         self._term_stats = None
         self._inherited.clear()
 
@@ -292,6 +296,7 @@ class Detector(StorySteps, DedupSteps):
         snapshot.remove(key)
         self._views.pop(key, None)
         self._terms_cache.pop(key, None)
+        self._hashes.pop(key, None)
 
     def _candidates(self, new_keys: list[int], exact_pairs: list[tuple[int, int]]) -> dict[tuple[int, int], set[str]]:
         found: dict[tuple[int, int], set[str]] = {}
@@ -306,9 +311,9 @@ class Detector(StorySteps, DedupSteps):
         assert snapshot is not None
         views = [self._view(key) for key in new_keys]
         proposed = {key: snapshot.lsh.query(view.signature) for key, view in zip(new_keys, views)}
-        signatures = self._signatures({other for found in proposed.values() for other in found})
+        hashes = self._hash_values({other for found in proposed.values() for other in found})
         for key, view in zip(new_keys, views):
-            for other in self._reaching_threshold(view.signature, proposed[key], signatures):
+            for other in self._reaching_threshold(view.signature, proposed[key], hashes):
                 note(key, other, MINHASH)
         if self.settings.neighbors and views:  # one search for the whole batch (a matrix product, not a loop)
             sims, ids = snapshot.documents.search(np.vstack([v.vector for v in views]), self.settings.neighbors + 1)
@@ -318,24 +323,20 @@ class Detector(StorySteps, DedupSteps):
                         note(key, int(other), EMBEDDING)
         return found
 
-    def _reaching_threshold(self, sig, proposed: list[int], signatures: dict[int, object]) -> list[int]:
+    def _reaching_threshold(self, sig, proposed: list[int], hashes: dict[int, np.ndarray]) -> list[int]:
         """The documents the LSH proposed whose Jaccard estimate with `sig` reaches lsh_threshold (the LSH's banding
         also lets through pairs well below it), estimated all at once."""
         if not proposed:
             return []
-        estimates = jaccard_many(sig, [signatures[key] for key in proposed])
+        estimates = jaccard_many(sig, [hashes[key] for key in proposed])
         return [key for key, j in zip(proposed, estimates) if j >= self.settings.lsh_threshold]
 
-    def _signatures(self, keys: set[int]) -> dict[int, object]:
-        """MinHash signatures of indexed documents: from views in memory, else read in one query."""
-        found = {}
-        for key in keys:
-            view = self._views.get(key)
-            if view is not None:
-                found[key] = view.signature
-        missing = sorted(keys - found.keys())
-        found.update((key, signature_from_bytes(data)) for key, data in self.store.signatures(missing).items())
-        return found
+    def _hash_values(self, keys: set[int]) -> dict[int, np.ndarray]:
+        """MinHash hash values of indexed documents: kept in memory once read (one query for those missing)."""
+        missing = sorted(k for k in keys if k not in self._hashes)
+        for key, data in self.store.signatures(missing).items():
+            self._hashes[key] = signature_from_bytes(data).hashvalues.astype(np.uint32)
+        return {key: self._hashes[key] for key in keys}
 
     def _confirm(self, candidates: dict[tuple[int, int], set[str]],
                  published: dict[int, str | None]) -> list[StoredPair]:
@@ -402,7 +403,7 @@ class Detector(StorySteps, DedupSteps):
         snapshot = self.snapshot
         sources: dict[int, set[str]] = {}
         proposed = snapshot.lsh.query(query.signature)
-        for key in self._reaching_threshold(query.signature, proposed, self._signatures(set(proposed))):
+        for key in self._reaching_threshold(query.signature, proposed, self._hash_values(set(proposed))):
             sources.setdefault(key, set()).add(MINHASH)
         sims, ids = snapshot.documents.search(query.vector[None, :], max(top, self.settings.neighbors))
         for key in ids[0]:

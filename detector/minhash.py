@@ -74,10 +74,10 @@ def jaccard(a: LeanMinHash, b: LeanMinHash) -> float:
     return float(a.jaccard(b))
 
 
-def jaccard_many(a: LeanMinHash, others: list[LeanMinHash]) -> np.ndarray:
-    """jaccard(a, b) for every b of `others`, in one array operation (the same estimates: the share of equal
-    hash values)."""
-    matrix = np.vstack([b.hashvalues for b in others])
+def jaccard_many(a: LeanMinHash, others: list[np.ndarray]) -> np.ndarray:
+    """jaccard(a, b) for the hash values of every b of `others`, in one array operation (the same estimates: the
+    share of equal hash values)."""
+    matrix = np.vstack(others)
     if matrix.shape[1] != len(a.hashvalues):
         raise ValueError("cannot compare MinHash signatures of different sizes")
     return np.count_nonzero(matrix == a.hashvalues[None, :], axis=1) / matrix.shape[1]
