@@ -8,14 +8,11 @@ stories therefore cannot chain them together, as plain connected components woul
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from .documents import parse_published
-
-import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.spatial.distance import squareform
 
 Pair = tuple[int, int]
 
@@ -41,23 +38,48 @@ def components(nodes: list[int], edges: list[Pair]) -> list[list[int]]:
 
 def average_link(members: list[int], scores: dict[Pair, float], threshold: float) -> list[list[int]]:
     """Average-linkage groups of `members` whose mean pairwise score is at least `threshold` (a pair without a
-    score counts 0). `scores` may hold pairs of other nodes too; only those among `members` are read."""
+    score counts 0). `scores` may hold pairs of other nodes too; only those among `members` are read.
+
+    Sparse UPGMA: two groups join when the sum of their pairs' scores over the number of their pairs (|A| x |B|) is
+    the highest of all and at least `threshold`. Average linkage never merges at a lower similarity than before
+    (it is monotone), so stopping there cuts the full dendrogram at `threshold`, as scipy's linkage and fcluster
+    would, while holding only the scored pairs: memory and time follow the pairs, not the square of the members.
+    """
     if len(members) == 1:
         return [members]
-    n = len(members)
-    position = {m: i for i, m in enumerate(members)}
-    distance = np.ones((n, n))
-    np.fill_diagonal(distance, 0.0)
+    inside = set(members)
+    size = {m: 1 for m in members}
+    group = {m: [m] for m in members}
+    links: dict[int, dict[int, float]] = {m: {} for m in members}
     for (a, b), s in scores.items():
-        i, j = position.get(a), position.get(b)
-        if i is not None and j is not None:
-            distance[i, j] = distance[j, i] = 1.0 - s
-    labels = fcluster(linkage(squareform(distance, checks=False), method="average"),
-                      t=1.0 - threshold + 1e-12, criterion="distance")
-    groups: dict[int, list[int]] = defaultdict(list)
-    for member, label in zip(members, labels):
-        groups[int(label)].append(member)
-    return sorted((sorted(g) for g in groups.values()), key=lambda g: g[0])
+        if a in inside and b in inside and a != b and s > 0:
+            links[a][b] = links[a].get(b, 0.0) + s
+            links[b][a] = links[b].get(a, 0.0) + s
+    heap = [(-total / (size[a] * size[b]), a, b) for a, others in links.items() for b, total in others.items() if a < b]
+    heapq.heapify(heap)
+    next_id = max(members) + 1
+    while heap:
+        negative, a, b = heapq.heappop(heap)
+        if -negative < threshold - 1e-12:
+            break
+        if a not in size or b not in size:
+            continue  # one side was merged since this entry was pushed
+        merged, next_id = next_id, next_id + 1
+        size[merged] = size.pop(a) + size.pop(b)
+        group[merged] = group.pop(a) + group.pop(b)
+        sums = links.pop(a)
+        for other, total in links.pop(b).items():
+            sums[other] = sums.get(other, 0.0) + total
+        sums.pop(a, None)
+        sums.pop(b, None)
+        links[merged] = sums
+        for other, total in sums.items():
+            row = links[other]
+            row.pop(a, None)
+            row.pop(b, None)
+            row[merged] = total
+            heapq.heappush(heap, (-total / (size[merged] * size[other]), other, merged))
+    return sorted((sorted(g) for g in group.values()), key=lambda g: g[0])
 
 
 def story_groups(nodes: list[int], scores: dict[Pair, float], threshold: float) -> list[list[int]]:

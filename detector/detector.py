@@ -410,7 +410,7 @@ class Detector(StorySteps, DedupSteps):
             if key >= 0:
                 sources.setdefault(int(key), set()).add(EMBEDDING)
         docs = self.store.documents_by_key(sorted(sources))
-        cluster_of = self.store.cluster_map()
+        cluster_of = self.store.clusters_of(sorted(sources))  # the matches' clusters only, not the whole map
         matches = []
         for key, found_by in sources.items():
             features = self._evidence(query, self._view(key), indexed=(False, True)).features()

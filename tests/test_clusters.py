@@ -40,6 +40,39 @@ def test_chaining_is_refused_when_the_pair_was_never_a_candidate():
     assert len(story_groups([1, 2, 3], {(1, 2): 0.9, (2, 3): 0.8}, THRESHOLD)) == 2
 
 
+def scipy_average_link(members, scores, threshold):
+    """The reference: scipy's average linkage over the dense distance matrix, cut at 1 - threshold."""
+    import numpy as np
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+    if len(members) == 1:
+        return [members]
+    position = {m: i for i, m in enumerate(members)}
+    distance = np.ones((len(members), len(members)))
+    np.fill_diagonal(distance, 0.0)
+    for (x, y), value in scores.items():
+        distance[position[x], position[y]] = distance[position[y], position[x]] = 1.0 - value
+    labels = fcluster(linkage(squareform(distance, checks=False), method="average"), t=1.0 - threshold + 1e-12,
+                      criterion="distance")
+    groups = {}
+    for member, label in zip(members, labels):
+        groups.setdefault(label, []).append(member)
+    return sorted((sorted(g) for g in groups.values()), key=lambda g: g[0])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers(2, 12).flatmap(lambda n: st.tuples(
+    st.just(n), st.dictionaries(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)).filter(lambda p: p[0] < p[1]),
+                                st.integers(1, 10**6).map(lambda k: k / 10**6), max_size=n * (n - 1) // 2)
+    .filter(lambda scores: len(set(scores.values())) == len(scores)))),
+       st.sampled_from([0.3123457, 0.3517193, 0.5037711, 0.6551029]))
+def test_sparse_average_link_equals_scipys_dense_one(graph, threshold):
+    # with scores on a fine grid and thresholds off it, no two merges tie and no mean equals the threshold, so the
+    # result does not depend on how ties are broken (both are average linkage; they may break ties differently)
+    n, scores = graph
+    assert average_link(list(range(n)), scores, threshold) == scipy_average_link(list(range(n)), scores, threshold)
+
+
 def test_story_groups_cover_every_node_once():
     scores = {(1, 2): 0.95, (3, 4): 0.8, (4, 5): 0.7, (3, 5): 0.75, (2, 6): 0.2}
     groups = story_groups([1, 2, 3, 4, 5, 6, 7], scores, THRESHOLD)
