@@ -457,6 +457,10 @@ class Detector(StorySteps, DedupSteps):
         """What the index holds and how it was built."""
         candidates, confirmed = self.store.count_pairs()
         clusters = self.clusters()
+        settings = self.settings.to_dict()
+        if self.settings.common_direction:  # 256 numbers say nothing to a reader; the manifest keeps them
+            settings["common_direction"] = (f"removed from document vectors: a {len(self.settings.common_direction)}"
+                                            "-dimensional unit vector (in manifest.json)")
         return {
             "path": str(self.store.path),
             "format_version": self.store.manifest["format_version"],
@@ -464,7 +468,7 @@ class Detector(StorySteps, DedupSteps):
             "dimension": self.store.manifest["dimension"],
             "created": self.store.manifest.get("created"),
             "updated": self.store.updated(),
-            "settings": self.settings.to_dict(),
+            "settings": settings,
             "scoring": {"align_threshold": self.params.align_threshold,
                         "same_story_threshold": self.params.same_story_threshold,
                         "story_threshold": self.params.grouping_threshold,

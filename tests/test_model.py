@@ -120,7 +120,8 @@ def test_fast_profile_finds_the_seed_stories(fast_seed_detector, seeds_dir):
 
 
 def test_fast_profile_index_keeps_and_removes_its_common_direction(fast_seed_detector):
-    direction = np.array(fast_seed_detector.info()["settings"]["common_direction"])  # recorded in the manifest
+    direction = np.array(fast_seed_detector.store.manifest["settings"]["common_direction"])  # the index keeps it
+    assert "256-dimensional unit vector" in fast_seed_detector.info()["settings"]["common_direction"]
     assert direction.shape == (256,)
     for summary in fast_seed_detector.store.summaries():
         vector = fast_seed_detector._view(summary.key).vector
