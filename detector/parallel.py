@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Sequence, TypeVar
 
 T = TypeVar("T")
@@ -46,16 +47,20 @@ def fork_map(function: Callable[[T], R], items: Sequence[T], *, min_per_process:
     `min_per_process` items each, default MIN_ITEMS_PER_PROCESS); in order."""
     global _work
     count = min(processes(), len(items) // (min_per_process or MIN_ITEMS_PER_PROCESS))
-    if count <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+    if (count <= 1 or "fork" not in multiprocessing.get_all_start_methods()
+            or multiprocessing.current_process().daemon):  # a daemonic process may not have children
         return [function(item) for item in items]
     bounds = [len(items) * i // count for i in range(count + 1)]
     spans = list(zip(bounds[:-1], bounds[1:]))
     _work = (function, items)
     try:
-        with multiprocessing.get_context("fork").Pool(count - 1) as pool:
-            others = pool.map_async(_run, spans[1:], chunksize=1)
-            mine = _run(spans[0])
-            results = mine + [r for part in others.get() for r in part]
+        # an executor, not a Pool: a worker that dies (killed for memory, say) raises BrokenProcessPool here
+        # instead of leaving this process waiting forever with the index locked
+        with ProcessPoolExecutor(count - 1, mp_context=multiprocessing.get_context("fork")) as executor:
+            others = [executor.submit(_run, span) for span in spans[1:]]
+            results = _run(spans[0])
+            for future in others:
+                results += future.result()
     finally:
         _work = None
     return results

@@ -65,11 +65,12 @@ class Scorer:
 
     def could_cross(self, features: dict[str, float], name: str) -> bool:
         """Whether some value of feature `name` in [0, 1] would put the pair on the other side of the same-story
-        threshold than another value would (the model is linear in each feature, so the two ends decide)."""
-        threshold = self.params.same_story_threshold
-        low = self.probability({**features, name: 0.0}) >= threshold
-        high = self.probability({**features, name: 1.0}) >= threshold
-        return low != high
+        threshold, or of story grouping's, than another value would (the model is linear in each feature, so the
+        two ends decide)."""
+        low = self.probability({**features, name: 0.0})
+        high = self.probability({**features, name: 1.0})
+        return any((low >= t) != (high >= t)
+                   for t in (self.params.same_story_threshold, self.params.grouping_threshold))
 
     def link(self, probability: float, relation: str) -> float:
         """A pair's weight in the story graph: its probability, except where a rule overrode it (a likely pair

@@ -143,6 +143,38 @@ def test_pairs_scored_on_two_processes_equal_pairs_scored_on_one(detector_factor
     assert len(clusters) < len(documents)
 
 
+def _die_in_a_worker(item: int) -> int:
+    import os
+    if item == 9 and os.getpid() != _PARENT[0]:
+        os._exit(1)  # as if killed for memory
+    return item
+
+
+_PARENT: list[int] = []
+
+
+def test_fork_map_reports_a_dead_worker_instead_of_waiting(monkeypatch):
+    import os
+    from concurrent.futures.process import BrokenProcessPool
+    from detector.parallel import fork_map
+    _PARENT[:] = [os.getpid()]
+    monkeypatch.setattr("detector.parallel.MIN_ITEMS_PER_PROCESS", 1)
+    monkeypatch.setenv("DETECTOR_PROCESSES", "2")
+    with pytest.raises(BrokenProcessPool):
+        fork_map(_die_in_a_worker, list(range(10)))  # item 9 falls to the worker
+
+
+def test_fork_map_stays_in_a_daemonic_process(monkeypatch):
+    import multiprocessing
+    import os
+    from types import SimpleNamespace
+    from detector.parallel import fork_map
+    monkeypatch.setattr("detector.parallel.MIN_ITEMS_PER_PROCESS", 1)
+    monkeypatch.setenv("DETECTOR_PROCESSES", "2")
+    monkeypatch.setattr(multiprocessing, "current_process", lambda: SimpleNamespace(daemon=True))
+    assert set(fork_map(lambda _: os.getpid(), list(range(10)))) == {os.getpid()}
+
+
 def test_fork_map_keeps_order_and_refuses_a_bad_process_count(monkeypatch):
     from detector.parallel import fork_map
     monkeypatch.setattr("detector.parallel.MIN_ITEMS_PER_PROCESS", 1)

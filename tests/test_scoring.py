@@ -40,6 +40,16 @@ def test_a_pair_outside_the_time_window_does_not_link_stories():
     assert score.probability > 0.5 and score.link == 0.0
 
 
+def test_could_cross_watches_the_grouping_threshold_too():
+    # one feature, weight ln(0.45/0.55) - ln(0.3/0.7): p = 0.30 with no shared terms, 0.45 with all
+    low, high = np.log(0.3 / 0.7), np.log(0.45 / 0.55)
+    params = replace(TEST_PARAMS, weights={"term_cosine": float(high - low)}, intercept=float(low))
+    features = {"term_cosine": 0.5}
+    assert not Scorer(params).could_cross(features, "term_cosine")  # never reaches 0.5
+    assert Scorer(replace(params, story_threshold=0.35)).could_cross(features, "term_cosine")  # 0.35 lies between
+    assert not Scorer(replace(params, story_threshold=0.25)).could_cross(features, "term_cosine")
+
+
 def test_sentence_model_uses_products_of_standardised_features():
     params = replace(TEST_PARAMS, sentence={"features": ["cosine", "word_jaccard"], "means": [0.5, 0.0],
                                             "scales": [0.25, 1.0], "weights": {"cosine*word_jaccard": 2.0},
