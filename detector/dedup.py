@@ -55,14 +55,16 @@ def check_policy(policy: str) -> frozenset[str]:
     return POLICIES[policy]
 
 
-def record_decision(store: Store, key: int, cluster_of: dict[int, str]) -> None:
+def record_decision(store: Store, key: int) -> None:
     """Store the decision for a document just indexed and clustered: the earlier document of its own story that it
     is most closely related to, if any (a closer document that the clustering put in another story does not count,
     so that decisions agree with the clusters)."""
     # keys grow with every arrival (a replaced text gets a new key), so a smaller key arrived earlier
     rank = {relation: i for i, relation in enumerate(RELATIONS)}
     best = None
-    for pair in store.pairs_of(key):
+    pairs = store.pairs_of(key)
+    cluster_of = store.clusters_of([key, *{p.b_key if p.a_key == key else p.a_key for p in pairs}])
+    for pair in pairs:
         other = pair.b_key if pair.a_key == key else pair.a_key
         if pair.relation not in (DUPLICATE, REWRITE, STORY) or cluster_of.get(other) != cluster_of.get(key):
             continue

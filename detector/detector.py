@@ -166,9 +166,8 @@ class Detector(StorySteps, DedupSteps):
                     if new_keys or batch_result.metadata_updated:
                         only_added = not (batch_result.replaced or batch_result.metadata_updated)
                         self._recluster(new_keys if only_added else None)
-                        cluster_of = self.store.cluster_map()
                         for key in new_keys:
-                            record_decision(self.store, key, cluster_of)
+                            record_decision(self.store, key)
                         self.store.commit(snapshot)
                     if progress:
                         progress(len(batch))
@@ -237,7 +236,7 @@ class Detector(StorySteps, DedupSteps):
                             [(doc.text, new) for (doc, _), new in zip(todo, new_text)],
                             min_per_process=MIN_TEXTS_PER_PROCESS)
         sentences = [p.sentences for p in prepared]
-        need = [i for i, s in enumerate(sentences) if isinstance(s, list)]
+        need = [i for i, new in enumerate(new_text) if new]
         flat = [t for i in need for t in sentences[i]]
         encoded = self.encoder.encode(flat) if flat else np.zeros((0, 0), dtype=np.float32)
         offsets = np.cumsum([0] + [len(sentences[i]) for i in need])
@@ -430,7 +429,7 @@ class Detector(StorySteps, DedupSteps):
         features = with_days_apart(evidence.features(), a.published, b.published)
         stored = self.store.pair(a.key, b.key)
         score = self.scorer.score(features, exact=a.content_hash == b.content_hash)
-        cluster_of = self.store.cluster_map()
+        cluster_of = self.store.clusters_of([a.key, b.key])
         aligned = [AlignedSentences(p.a_index, p.b_index, view_a.sentences[p.a_index], view_b.sentences[p.b_index],
                                     p.similarity, p.quote) for p in evidence.alignment.pairs]
         near = [AlignedSentences(p.a_index, p.b_index, view_a.sentences[p.a_index], view_b.sentences[p.b_index],
