@@ -108,26 +108,24 @@ def align(a: np.ndarray, b: np.ndarray, *, threshold: float, a_sentences: list[s
     sims = cosine_matrix(a, b) if sims is None else sims
     quotes = (shared_quotes(a_sentences, b_sentences, a_quotes=a_quotes, b_quotes=b_quotes)
               if a_sentences and b_sentences else {})
+    aligned_a = sims.max(axis=1) >= threshold
+    aligned_b = sims.max(axis=0) >= threshold
+    for i, j in quotes:
+        aligned_a[i] = aligned_b[j] = True
+    coverage_a = float(np.count_nonzero(aligned_a)) / len(a)
+    coverage_b = float(np.count_nonzero(aligned_b)) / len(b)
     if not explain:  # the coverages only (what scoring needs), not the list of aligned pairs
-        aligned_a = sims.max(axis=1) >= threshold
-        aligned_b = sims.max(axis=0) >= threshold
-        for i, j in quotes:
-            aligned_a[i] = aligned_b[j] = True
-        return Alignment([], float(np.count_nonzero(aligned_a)) / len(a), float(np.count_nonzero(aligned_b)) / len(b))
+        return Alignment([], coverage_a, coverage_b)
     best_in_b, best_in_a = sims.argmax(axis=1), sims.argmax(axis=0)
     kept = {(i, int(best_in_b[i])) for i in range(len(a)) if sims[i, best_in_b[i]] >= threshold}
     kept |= {(int(best_in_a[j]), j) for j in range(len(b)) if sims[best_in_a[j], j] >= threshold}
     kept |= set(quotes)
     pairs = sorted((AlignedPair(i, j, float(sims[i, j]), quotes.get((i, j))) for i, j in kept),
                    key=lambda p: (p.quote is None, -p.similarity, p.a_index))
-    aligned_a = sims.max(axis=1) >= threshold
-    aligned_b = sims.max(axis=0) >= threshold
-    for i, j in quotes:
-        aligned_a[i] = aligned_b[j] = True
     near = sorted((AlignedPair(i, int(best_in_b[i]), float(sims[i, best_in_b[i]])) for i in range(len(a))
                    if best_in_a[best_in_b[i]] == i and (i, int(best_in_b[i])) not in kept),
                   key=lambda p: (-p.similarity, p.a_index))[:NEAR_PAIRS]
-    return Alignment(pairs, float(aligned_a.mean()), float(aligned_b.mean()), near)
+    return Alignment(pairs, coverage_a, coverage_b, near)
 
 
 @lru_cache(maxsize=200_000)
