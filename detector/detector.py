@@ -31,7 +31,7 @@ from .minhash import jaccard_many, shingles, signature, signature_from_bytes, si
 from .parallel import MIN_TEXTS_PER_PROCESS, fork_map
 from .results import AlignedSentences, Cluster, IndexResult, Match, PairReport, RemoveResult
 from .scoring import Scorer
-from .sentences import split_sentences
+from .sentences import split_sentences, words
 from .records import StoredPair
 from .store import Snapshot, Store
 from .vectors import as_stored, matrix_from_bytes, matrix_to_bytes, vector_to_bytes
@@ -509,4 +509,6 @@ def _prepare_text(settings: Settings, item: tuple[str, bool]) -> _Prepared:
     if not new:
         return _Prepared(sig)
     sentences = split_sentences(text, settings.splitter)
-    return _Prepared(sig, sentences, specific_terms(sentences), word_ngrams(sentences), quotations_of(sentences))
+    tokens = [words(sentence) for sentence in sentences]  # once, for both terms and n-grams
+    return _Prepared(sig, sentences, specific_terms(sentences, tokens), word_ngrams(sentences, tokens=tokens),
+                     quotations_of(sentences))

@@ -9,6 +9,7 @@ import sys
 import unicodedata
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator
@@ -57,8 +58,9 @@ class Document:
         if self.published is not None:
             parse_published(self.published, self.id)
 
-    @property
+    @cached_property
     def content_hash(self) -> str:
+        """content_hash(text), computed once (the text of a frozen document never changes)."""
         return content_hash(self.text)
 
     @property

@@ -10,12 +10,11 @@ from functools import cached_property, lru_cache
 from typing import Callable
 
 import numpy as np
-from anyascii import anyascii
 from rapidfuzz import fuzz
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 from wordfreq import zipf_frequency
 
-from .sentences import words
+from .sentences import fold, words
 from .vectors import cosine_matrix
 
 MONTHS = frozenset("january february march april may june july august september october november december".split())
@@ -212,8 +211,9 @@ class Terms:
 _ASCII_DIGIT = re.compile(r"[0-9]")
 
 
-def specific_terms(sentences: list[str]) -> Terms:
-    """Capitalised words (a sentence's first word only if it is rare), numbers, and month-day dates."""
+def specific_terms(sentences: list[str], tokens: list[list[str]] | None = None) -> Terms:
+    """Capitalised words (a sentence's first word only if it is rare), numbers, and month-day dates. `tokens`:
+    words() of each sentence, if already known."""
     counts: dict[str, int] = {}
     spelling: dict[str, str] = {}
 
@@ -221,9 +221,9 @@ def specific_terms(sentences: list[str]) -> Terms:
         counts[folded] = counts.get(folded, 0) + 1
         spelling.setdefault(folded, written)
 
-    for sentence in sentences:
-        tokens = words(sentence)
-        for i, token in enumerate(tokens):
+    for n, sentence in enumerate(sentences):
+        sentence_words = words(sentence) if tokens is None else tokens[n]
+        for i, token in enumerate(sentence_words):
             if token.isascii():
                 if not token[0].isupper() and not _ASCII_DIGIT.search(token):
                     continue  # a lower-case word: never a term (the common case, decided without folding)
@@ -233,14 +233,14 @@ def specific_terms(sentences: list[str]) -> Terms:
             else:
                 if token.endswith(("'s", "’s")):
                     token = token[:-2]
-                folded = anyascii(token).lower().strip(".'-")
+                folded = fold(token).strip(".'-")
             if not folded:
                 continue
             if any(c.isdigit() for c in folded):
                 note(folded, token)
-                previous = tokens[i - 1].lower() if i else ""
+                previous = sentence_words[i - 1].lower() if i else ""
                 if previous in MONTHS:
-                    note(f"{previous} {folded}", f"{tokens[i - 1]} {token}")
+                    note(f"{previous} {folded}", f"{sentence_words[i - 1]} {token}")
                 continue
             if (token[0].isupper() and len(folded) > 2 and folded not in MONTHS and folded not in WEEKDAYS
                     and (i > 0 or _zipf(folded) < COMMON_ZIPF)):
@@ -396,9 +396,12 @@ def lead_cosine(a: np.ndarray, b: np.ndarray, *, sims: np.ndarray | None = None)
 NGRAM = 3
 
 
-def word_ngrams(sentences: list[str], size: int = NGRAM) -> set[str]:
-    """Word `size`-grams of a text (every word, lower-cased): the unit of copying."""
-    tokens = [anyascii(w).lower() for sentence in sentences for w in words(sentence)]
+def word_ngrams(sentences: list[str], size: int = NGRAM, tokens: list[list[str]] | None = None) -> set[str]:
+    """Word `size`-grams of a text (every word, lower-cased): the unit of copying. `tokens`: words() of each
+    sentence, if already known."""
+    if tokens is None:
+        tokens = [words(sentence) for sentence in sentences]
+    tokens = [fold(w) for sentence_tokens in tokens for w in sentence_tokens]
     if len(tokens) < size:
         return {" ".join(tokens)} if tokens else set()
     return {" ".join(tokens[i:i + size]) for i in range(len(tokens) - size + 1)}

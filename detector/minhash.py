@@ -12,10 +12,9 @@ import pickle
 from functools import lru_cache
 
 import numpy as np
-from anyascii import anyascii
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
-from .sentences import words
+from .sentences import fold, words
 
 SEED = 1
 #: datasketch's hashing scheme; stored signatures are only comparable under the same one.
@@ -33,13 +32,13 @@ with would you your yours yourself yourselves also said says say would may might
 
 def content_words(text: str) -> list[str]:
     """Lower-cased ASCII-folded words with stop words removed, in order."""
-    folded = (anyascii(w).lower().strip("'.-") for w in words(text))
+    folded = (fold(w).strip("'.-") for w in words(text))
     return [w for w in folded if w and w not in STOP_WORDS]
 
 
 def shingles(text: str, size: int) -> set[str]:
     """Word `size`-grams of the content words; a text shorter than `size` content words gives its words joined."""
-    tokens = content_words(text) or [anyascii(w).lower() for w in words(text)]
+    tokens = content_words(text) or [fold(w) for w in words(text)]
     if len(tokens) < size:
         return {" ".join(tokens)} if tokens else set()
     return {" ".join(tokens[i:i + size]) for i in range(len(tokens) - size + 1)}

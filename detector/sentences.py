@@ -13,6 +13,7 @@ import re
 from functools import lru_cache
 
 import pysbd
+from anyascii import anyascii
 
 MAX_WORDS = 120
 #: pysbd's time grows faster than linearly with the length of what it is given: longer paragraphs are first cut
@@ -83,3 +84,9 @@ def words(text: str) -> list[str]:
     """Word tokens as written (case kept), inner apostrophes, hyphens and dots kept (U.S., 2.5, Jong-un), and
     thousands separators inside numbers (10,000)."""
     return WORD.findall(text)
+
+
+@lru_cache(maxsize=500_000)
+def fold(word: str) -> str:
+    """A word lower-cased and ASCII-folded (Žižek -> zizek), remembered: the same words recur in every text."""
+    return word.lower() if word.isascii() else anyascii(word).lower()
