@@ -101,7 +101,7 @@ def compare(a: TextView, b: TextView, *, align_threshold: float, stats: TermStat
 
 
 SENTENCE_FEATURES = ("cosine", "word_jaccard", "bigram_jaccard", "term_cosine", "number_mismatch", "length_ratio",
-                     "token_set_ratio")
+                     "token_set_ratio", "word_order")
 
 
 def _content_or_all_words(text: str) -> list[str]:
@@ -113,9 +113,34 @@ def _jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if a | b else 0.0
 
 
+def _common_subsequence(a: list[str], b: list[str]) -> int:
+    """The length of the longest common subsequence of two word lists (dynamic programming, one row kept)."""
+    previous = [0] * (len(b) + 1)
+    for x in a:
+        current = [0]
+        for j, y in enumerate(b):
+            current.append(previous[j] + 1 if x == y else max(previous[j + 1], current[j]))
+        previous = current
+    return previous[-1]
+
+
+def word_order(words_a: list[str], words_b: list[str]) -> float:
+    """How much of the wording two texts share keeps its order: the longest common subsequence of their shared
+    words over the shorter list of them. 1.0 when the shared words come in the same order (or fewer than two are
+    shared); lower when they are swapped around ("flights from Paris to Rome" / "from Rome to Paris"), which
+    overlap measures and pooled sentence embeddings barely notice (see PAWS, Zhang et al. 2019)."""
+    shared = set(words_a) & set(words_b)
+    in_a = [w for w in words_a if w in shared]
+    in_b = [w for w in words_b if w in shared]
+    if min(len(in_a), len(in_b)) < 2:
+        return 1.0
+    return _common_subsequence(in_a, in_b) / min(len(in_a), len(in_b))
+
+
 def sentence_features(a: str, b: str, a_vector: np.ndarray, b_vector: np.ndarray) -> dict[str, float]:
     """Evidence that two short texts (sentences) say the same thing: embedding cosine, word and word-pair overlap
-    of content words, specific terms, whether their numbers differ, relative length, and fuzzy token overlap."""
+    of content words, specific terms, whether their numbers differ, relative length, fuzzy token overlap, and
+    whether the shared words keep their order."""
     words_a, words_b = _content_or_all_words(a), _content_or_all_words(b)
     bigrams_a = {" ".join(words_a[i:i + 2]) for i in range(len(words_a) - 1)}
     bigrams_b = {" ".join(words_b[i:i + 2]) for i in range(len(words_b) - 1)}
@@ -128,4 +153,5 @@ def sentence_features(a: str, b: str, a_vector: np.ndarray, b_vector: np.ndarray
         "number_mismatch": float(numbers_a != numbers_b),
         "length_ratio": min(len(words_a), len(words_b)) / max(1, len(words_a), len(words_b)),
         "token_set_ratio": fuzz.token_set_ratio(a, b) / 100.0,
+        "word_order": word_order(words_a, words_b),
     }

@@ -111,4 +111,5 @@ class Scorer:
         p = _sigmoid(total)
         if p < model["threshold"]:
             return Score(p, UNRELATED, p)
-        return Score(p, DUPLICATE if features["token_set_ratio"] >= 0.99 else REWRITE, p)
+        same_words = features["token_set_ratio"] >= 0.99 and features.get("word_order", 1.0) >= 0.99
+        return Score(p, DUPLICATE if same_words else REWRITE, p)  # the same words in another order: a rewrite

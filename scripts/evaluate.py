@@ -9,7 +9,9 @@ the seeds were never fitted on.
 Story sets (documents with a `story` label) are indexed into a temporary index with shipped defaults and their
 clusters compared with the labels; pair sets are scored. Clough-Stevenson is turned into pairs: each answer with its
 task's source, label 1 when derived (cut, light, heavy), 0 when written independently (non); the category is kept,
-so the relations given to each category are shown as well.
+so the relations given to each category are shown as well. "MRPC validation, words swapped" pairs each MRPC
+validation paraphrase with a copy of it whose second sentence has two words swapped (label 0), as PAWS makes its
+hard negatives (calibrate.with_swaps): the same words, another meaning.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from calibrate import with_swaps  # noqa: E402
 from labelled import read_jsonl  # noqa: E402
 
 from detector.config import PROFILES  # noqa: E402
@@ -52,6 +55,16 @@ def clough_file(data: Path, folder: Path) -> Path:
     return path
 
 
+def swapped_file(data: Path, folder: Path) -> Path:
+    rows = read_jsonl(data / "mrpc_val.jsonl")
+    path = folder / "mrpc_val_swapped.jsonl"
+    with open(path, "w", encoding="utf-8") as out:
+        for i, negative in with_swaps(rows, seed=1):
+            out.write(json.dumps({"a": rows[i]["a"], "b": rows[i]["b"], "label": 1}) + "\n")
+            out.write(json.dumps(negative) + "\n")
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="folder with the labelled sets (../shared/data)")
@@ -62,7 +75,8 @@ def main() -> None:
         folder = Path(tmp)
         sets = [("seeds", seeds_file(folder)), ("NewsWCL50", args.data / "newswcl50.jsonl"),
                 ("Clough-Stevenson (answer vs source)", clough_file(args.data, folder)),
-                ("MRPC validation", args.data / "mrpc_val.jsonl")]
+                ("MRPC validation", args.data / "mrpc_val.jsonl"),
+                ("MRPC validation, words swapped (PAWS-style)", swapped_file(args.data, folder))]
         stories, pairs = [], []
         for name, path in sets:
             result = evaluate_file(str(path), model=args.model, profile=args.profile)

@@ -60,6 +60,9 @@ def test_sentence_model_uses_products_of_standardised_features():
     assert score.relation == "rewrite"
     identical = Scorer(params).score_sentences({"cosine": 1.0, "word_jaccard": 1.0, "token_set_ratio": 1.0})
     assert identical.relation == "duplicate"
+    reordered = Scorer(params).score_sentences({"cosine": 1.0, "word_jaccard": 1.0, "token_set_ratio": 1.0,
+                                                "word_order": 0.5})
+    assert reordered.relation == "rewrite"  # the same words in another order are not a copy
 
 
 def test_terms_common_in_the_index_weigh_less():
@@ -97,3 +100,16 @@ def test_sentences_of_stop_words_only_are_compared_on_all_their_words():
     other = sentence_features("It is what it is.", "They were not there.", vector, vector)
     assert (same["word_jaccard"], same["length_ratio"]) == (1.0, 1.0)
     assert other["word_jaccard"] == 0.0 and other["length_ratio"] > 0
+
+
+def test_word_order_notices_swapped_words():
+    from detector.compare import sentence_features, word_order
+
+    assert word_order(["flights", "paris", "rome"], ["flights", "paris", "rome", "daily"]) == 1.0
+    assert word_order(["flights", "paris", "rome"], ["flights", "rome", "paris"]) == pytest.approx(2 / 3)
+    assert word_order(["paris"], ["rome", "paris"]) == 1.0  # fewer than two shared words: nothing to contradict
+    assert word_order([], []) == 1.0
+    vector = np.ones(4, dtype=np.float32) / 2
+    swapped = sentence_features("Brazil beat Germany in the final.", "Germany beat Brazil in the final.", vector,
+                                vector)
+    assert swapped["word_jaccard"] == 1.0 and swapped["word_order"] < 1.0
