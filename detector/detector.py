@@ -27,7 +27,7 @@ from .compare import TextView, compare
 from .dedup import DedupSteps, record_decision
 from .stories import EMBEDDING, EXACT, MINHASH, StorySteps, with_days_apart
 from .evidence import PairEvidence, Terms, TermStats, quotations_of, specific_terms, word_ngrams
-from .minhash import jaccard_many, shingles, signature, signature_from_bytes, signature_to_bytes
+from .minhash import hash_values_from_bytes, jaccard_many, shingles, signature, signature_from_bytes, signature_to_bytes
 from .parallel import MIN_TEXTS_PER_PROCESS, fork_map
 from .results import AlignedSentences, Cluster, IndexResult, Match, PairReport, RemoveResult
 from .scoring import Scorer
@@ -334,7 +334,7 @@ class Detector(StorySteps, DedupSteps):
         """MinHash hash values of indexed documents: kept in memory once read (one query for those missing)."""
         missing = sorted(k for k in keys if k not in self._hashes)
         for key, data in self.store.signatures(missing).items():
-            self._hashes[key] = signature_from_bytes(data).hashvalues.astype(np.uint32)
+            self._hashes[key] = hash_values_from_bytes(data)
         return {key: self._hashes[key] for key in keys}
 
     def _confirm(self, candidates: dict[tuple[int, int], set[str]],
@@ -394,7 +394,9 @@ class Detector(StorySteps, DedupSteps):
 
     @_consistently
     def query(self, text: str, *, top: int = 10) -> list[Match]:
-        """The indexed documents most similar to `text`, best first; the index is not changed."""
+        """The indexed documents most similar to `text`, best first; the index is not changed. Those compared: the
+        ones its MinHash signature proposes, its `top` nearest by document vector, and further near ones (up to the
+        index's `neighbors`) at or above the neighbour floor, as indexing would propose them."""
         query = TextView.of_text(text, self.encoder, self.settings)
         digest = content_hash(text)
         if not query.sentences:
@@ -404,9 +406,11 @@ class Detector(StorySteps, DedupSteps):
         proposed = snapshot.lsh.query(query.signature)
         for key in self._reaching_threshold(query.signature, proposed, self._hash_values(set(proposed))):
             sources.setdefault(key, set()).add(MINHASH)
+        # the nearest `top` documents always; further ones up to `neighbors` only above the neighbour floor, as
+        # indexing proposes them (below it, a document is one more comparison and almost never a match)
         sims, ids = snapshot.documents.search(query.vector[None, :], max(top, self.settings.neighbors))
-        for key in ids[0]:
-            if key >= 0:
+        for rank, (sim, key) in enumerate(zip(sims[0], ids[0])):
+            if key >= 0 and (rank < top or sim >= self.settings.neighbor_min_cosine):
                 sources.setdefault(int(key), set()).add(EMBEDDING)
         docs = self.store.documents_by_key(sorted(sources))
         cluster_of = self.store.clusters_of(sorted(sources))  # the matches' clusters only, not the whole map

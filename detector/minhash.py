@@ -68,6 +68,11 @@ def signature_from_bytes(data: bytes) -> LeanMinHash:
     return LeanMinHash(seed=SEED, hashvalues=np.frombuffer(data, dtype=np.uint64), scheme=SCHEME)
 
 
+def hash_values_from_bytes(data: bytes) -> np.ndarray:
+    """signature_from_bytes(data).hashvalues as uint32 (all that jaccard_many needs), without building a MinHash."""
+    return np.frombuffer(data, dtype=np.uint64).astype(np.uint32)
+
+
 def jaccard(a: LeanMinHash, b: LeanMinHash) -> float:
     """MinHash estimate of the Jaccard similarity of the two shingle sets."""
     return float(a.jaccard(b))

@@ -110,6 +110,22 @@ def test_reopening_from_a_checkpoint_plus_later_commits(detector_factory, tmp_in
     assert reopened.snapshot.keys == {reopened.store.document(i).key for i in ("wire", "rewrite", "chess")}
 
 
+def test_a_graph_index_through_indexing_removal_and_a_checkpoint(detector_factory, tmp_index, monkeypatch):
+    monkeypatch.setattr("detector.vectors.HNSW_FROM", 2)  # every index past one document searches a graph
+    monkeypatch.setattr("detector.store.CHECKPOINT_MIN_DOCUMENTS", 3)
+    monkeypatch.setattr("detector.store.CHECKPOINT_GROWTH", 10)
+    detector = detector_factory()
+    detector.index([doc(i, t) for i, t in CORPUS[:3]])  # checkpointed, with a graph
+    assert detector.snapshot.documents.kind == "hnsw"
+    detector.index([doc(*CORPUS[3])])
+    detector.remove(["other"])
+    before = snapshot_of(detector)
+    assert "other" not in [m["id"] for m in before["query"]]
+    detector.close()
+    reopened = detector_factory(create=False)
+    assert snapshot_of(reopened) == before
+
+
 # ---- errors ----------------------------------------------------------------------------------------------------------
 
 

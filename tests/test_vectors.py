@@ -1,0 +1,68 @@
+"""The document-vector index: exact search while small, a graph (HNSW) past a size, removals, checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import detector.vectors as vectors
+from detector.vectors import VectorIndex
+
+
+def unit_rows(n: int, dimension: int = 16, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n, dimension)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def graph_from_300(monkeypatch):
+    monkeypatch.setattr(vectors, "HNSW_FROM", 300)
+
+
+def filled(n: int) -> tuple[VectorIndex, np.ndarray]:
+    x = unit_rows(n)
+    index = VectorIndex(x.shape[1])
+    for start in range(0, n, 100):
+        index.add(np.arange(start, min(start + 100, n)) + 1000, x[start:start + 100])
+    return index, x
+
+
+def test_exact_below_the_threshold_and_a_graph_from_it(graph_from_300):
+    small, _ = filled(299)
+    assert small.kind == "flat"
+    index, x = filled(600)
+    assert index.kind == "hnsw" and len(index) == 600
+    _, ids = index.search(x[:20], 1)
+    assert ids[:, 0].tolist() == list(range(1000, 1020))  # each vector finds itself
+    exact = x @ x[:20].T
+    _, found = index.search(x[:20], 10)
+    truth = [set((np.argsort(-exact[:, q])[:10] + 1000).tolist()) for q in range(20)]
+    assert np.mean([len(truth[q] & set(found[q].tolist())) / 10 for q in range(20)]) >= 0.9
+
+
+def test_removed_vectors_never_come_back_and_are_dropped_on_rebuild(graph_from_300):
+    index, x = filled(600)
+    index.remove([1000, 1001, 99999])  # an unknown id is ignored
+    assert len(index) == 598 and 1000 not in index.ids()
+    _, ids = index.search(x[:2], 5)
+    assert 1000 not in ids and 1001 not in ids and (ids >= 0).all()
+    index.remove(list(range(1002, 1100)))  # past a tenth of the graph: rebuilt without them
+    assert index.kind == "hnsw" and len(index) == 500 and index._removed == set()
+    index.remove(list(range(1100, 1400)))  # below the threshold again: exact
+    assert index.kind == "flat" and len(index) == 200
+    assert sorted(index.ids()) == list(range(1400, 1600))
+
+
+def test_checkpoint_bytes_round_trip_with_removals(graph_from_300):
+    index, x = filled(600)
+    index.remove([1005])
+    again = VectorIndex.from_bytes(index.to_bytes(), 16)
+    assert again.kind == "hnsw" and len(again) == 599 and 1005 not in again.ids()
+    assert again.search(x[:5], 3)[1].tolist() == index.search(x[:5], 3)[1].tolist()
+
+
+def test_flat_checkpoints_keep_their_old_bytes():
+    index, x = filled(50)
+    data = index.to_bytes()
+    assert not data.startswith(b"detector-hnsw")  # what older versions wrote, and can still read
+    assert VectorIndex.from_bytes(data, 16).search(x[:3], 1)[1][:, 0].tolist() == [1000, 1001, 1002]
