@@ -62,9 +62,8 @@ def cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 #: exact search (a flat index) while the index holds fewer vectors than this; from then on, a graph (HNSW) whose
-#: search time barely grows with the index: at 100,000 vectors a flat search takes ~7 ms a query on this machine,
-#: HNSW well under 1 ms, and it finds the true nearest neighbours 99% of the time and more
-#: (scripts/vector_search.py measures both).
+#: search time barely grows with the index. scripts/vector_search.py, fast-profile vectors, one query: at 50,000
+#: vectors flat 2.1 ms, HNSW 0.8 ms finding 97.8% of the exact 21 nearest; at 100,000, 4.4 ms against 1.0 ms, 95.3%.
 HNSW_FROM = 50_000
 #: HNSW's links per vector, and how many candidates it follows while adding and searching (FAISS's parameters).
 HNSW_LINKS = 32
