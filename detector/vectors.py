@@ -143,17 +143,27 @@ class VectorIndex:
         n = len(vectors)
         if k <= 0:
             return np.zeros((n, 0), dtype=np.float32), np.zeros((n, 0), dtype=np.int64)
-        wanted = min(k + len(self._removed), int(self._index.ntotal))  # removed ones come back, to be dropped
+        queries = np.ascontiguousarray(vectors, dtype=np.float32)
+        total = int(self._index.ntotal)
+        if not self._removed:
+            scores, ids = self._faiss_search(queries, k)
+            return cosine_from_inner_product(scores), ids
+        # removed vectors still come back from a graph, to be dropped: ask for a few more, and for as many more as
+        # there are removed ones only if some row came up short
+        for wanted in (min(total, 2 * k + 10), min(total, k + len(self._removed))):
+            scores, ids = _without(*self._faiss_search(queries, wanted), self._removed, k)
+            if wanted >= total or (ids >= 0).all():
+                break
+        return cosine_from_inner_product(scores), ids
+
+    def _faiss_search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         threads = faiss.omp_get_max_threads()
-        if n < ONE_THREAD_BELOW:
+        if len(queries) < ONE_THREAD_BELOW:
             faiss.omp_set_num_threads(1)
         try:
-            scores, ids = self._index.search(np.ascontiguousarray(vectors, dtype=np.float32), wanted)
+            return self._index.search(queries, k)
         finally:
             faiss.omp_set_num_threads(threads)
-        if self._removed:
-            scores, ids = _without(scores, ids, self._removed, k)
-        return cosine_from_inner_product(scores), ids
 
     def to_bytes(self) -> bytes:
         data = faiss.serialize_index(self._index).tobytes()

@@ -66,3 +66,11 @@ def test_flat_checkpoints_keep_their_old_bytes():
     data = index.to_bytes()
     assert not data.startswith(b"detector-hnsw")  # what older versions wrote, and can still read
     assert VectorIndex.from_bytes(data, 16).search(x[:3], 1)[1][:, 0].tolist() == [1000, 1001, 1002]
+
+
+def test_many_removals_still_fill_every_result(graph_from_300, monkeypatch):
+    monkeypatch.setattr(vectors, "HNSW_REBUILD_SHARE", 0.9)  # keep the removed ones in the graph
+    index, x = filled(600)
+    index.remove(list(range(1000, 1200)))  # the first 200, including the nearest of the queries below
+    _, ids = index.search(x[:5], 10)
+    assert (ids >= 1200).all()  # ten live results each, none removed
