@@ -49,6 +49,10 @@ FILES = ("documents.faiss", "lsh.pickle")
 #: CHECKPOINT_GROWTH since the last one; below, opening rebuilds the indexes from the database (a second or less).
 CHECKPOINT_MIN_DOCUMENTS = 5_000
 CHECKPOINT_GROWTH = 1.25
+#: a graph vector index (vectors.HNSW_FROM) costs ~0.2 ms a document to add, so a process opening it should not
+#: replay a quarter of it: it is checkpointed whenever this many documents were added since the last checkpoint,
+#: and as soon as the vector index changes kind (flat to graph or back).
+CHECKPOINT_GRAPH_EVERY = 10_000
 
 
 @dataclass
@@ -70,9 +74,13 @@ class Snapshot:
         self.keys.update(keys)
 
     def remove(self, key: int) -> None:
-        self.documents.remove([key])
-        self.lsh.remove(key)
-        self.keys.discard(key)
+        self.remove_many([key])
+
+    def remove_many(self, keys: list[int]) -> None:
+        self.documents.remove(keys)
+        for key in keys:
+            self.lsh.remove(key)
+            self.keys.discard(key)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -235,8 +243,7 @@ class Store:
         if snapshot.generation == generation:
             return
         current = {key for (key,) in self._db.execute("SELECT key FROM documents")}
-        for key in snapshot.keys - current:
-            snapshot.remove(key)
+        snapshot.remove_many(sorted(snapshot.keys - current))
         missing = sorted(current - snapshot.keys)
         rows = list(self._rows_in("SELECT key, vector, signature FROM documents WHERE key IN ({marks})", missing))
         if rows:
@@ -291,14 +298,29 @@ class Store:
         self._set_state("generation", str(generation))
         self._set_state("updated", now())
         checkpoint = None
-        size = len(snapshot.keys)
-        if size >= max(CHECKPOINT_MIN_DOCUMENTS, CHECKPOINT_GROWTH * int(self._state("checkpoint_documents", "0"))):
+        if self._checkpoint_due(snapshot):
             checkpoint = self._write_checkpoint(snapshot, f"ckpt-{generation:06d}")
         self._db.execute("COMMIT")
         snapshot.generation = generation
         self._db.execute("BEGIN IMMEDIATE")
         if checkpoint is not None:
             self._remove_stale_checkpoints(keep=checkpoint)
+
+    def _checkpoint_due(self, snapshot: Snapshot) -> bool:
+        size, last = len(snapshot.keys), int(self._state("checkpoint_documents", "0"))
+        kind = snapshot.documents.kind
+        if kind != self._state("checkpoint_kind", "flat"):
+            return True
+        if kind == "hnsw" and self._added_since_checkpoint() >= CHECKPOINT_GRAPH_EVERY:
+            return True
+        return size >= max(CHECKPOINT_MIN_DOCUMENTS, CHECKPOINT_GROWTH * last)
+
+    def _newest_key(self) -> int:
+        return int(self._db.execute("SELECT COALESCE(MAX(key), 0) FROM documents").fetchone()[0])
+
+    def _added_since_checkpoint(self) -> int:
+        """Documents added since the checkpoint (keys only grow, and a replaced text gets a new key)."""
+        return self._newest_key() - int(self._state("checkpoint_newest_key", "0"))
 
     def _write_checkpoint(self, snapshot: Snapshot, name: str) -> str:
         """Write the snapshot's indexes into a new checkpoint folder and name it in this transaction."""
@@ -315,6 +337,8 @@ class Store:
         self._set_state("checkpoint", name)
         self._set_state("checksums", json.dumps({f: hashlib.sha256(d).hexdigest() for f, d in blobs.items()}))
         self._set_state("checkpoint_documents", str(len(snapshot.keys)))
+        self._set_state("checkpoint_kind", snapshot.documents.kind)
+        self._set_state("checkpoint_newest_key", str(self._newest_key()))
         return name
 
     def _remove_stale_checkpoints(self, keep: str) -> None:

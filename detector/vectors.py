@@ -65,6 +65,9 @@ def cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 #: search time barely grows with the index. scripts/vector_search.py, fast-profile vectors, one query: at 50,000
 #: vectors flat 2.1 ms, HNSW 0.8 ms finding 97.8% of the exact 21 nearest; at 100,000, 4.4 ms against 1.0 ms, 95.3%.
 HNSW_FROM = 50_000
+#: a graph goes back to exact search only when removals bring it below this share of HNSW_FROM (not at HNSW_FROM
+#: itself, so an index that hovers around it is not rebuilt back and forth).
+FLAT_AGAIN_BELOW = 0.8
 #: HNSW's links per vector, and how many candidates it follows while adding and searching (FAISS's parameters).
 HNSW_LINKS = 32
 HNSW_EF_CONSTRUCTION = 80
@@ -78,13 +81,17 @@ _GRAPH_MAGIC = b"detector-hnsw-1\n"
 
 class VectorIndex:
     """Inner-product search over normalised vectors, keyed by int64 ids: exact (IndexIDMap2 over IndexFlatIP)
-    below HNSW_FROM vectors, HNSW from then on (switched once, when the index grows past it). HNSW cannot delete a
-    vector: a removed one is remembered and left out of results until the graph is rebuilt without it."""
+    below HNSW_FROM vectors, HNSW from then on (switched when the index grows past it, and back only well below it).
+    HNSW cannot delete a vector: a removed one is remembered and left out of results until the graph is rebuilt
+    without it."""
 
     def __init__(self, dimension: int, index: faiss.Index | None = None, removed: set[int] | None = None) -> None:
         self.dimension = dimension
         self._index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
         self._removed: set[int] = removed or set()
+        #: every id in a graph, removed ones included (membership tests without scanning FAISS's id map)
+        self._in_graph: set[int] | None = (set(faiss.vector_to_array(self._index.id_map).tolist())
+                                           if self._is_graph else None)
 
     @property
     def kind(self) -> str:
@@ -98,24 +105,26 @@ class VectorIndex:
         return int(self._index.ntotal) - len(self._removed)
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        if len(ids):
-            ids = np.asarray(ids, dtype=np.int64)
-            if self._removed:
-                self._removed.difference_update(ids.tolist())  # a key is never reused; kept safe all the same
-            self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
-            if not self._is_graph and self._index.ntotal >= HNSW_FROM:
-                self._rebuild(graph=True)
+        if not len(ids):
+            return
+        ids = np.asarray(ids, dtype=np.int64)
+        if self._in_graph is not None and not self._in_graph.isdisjoint(ids.tolist()):
+            self._rebuild(graph=True)  # an id that is back: its old vector must leave the graph first
+        self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+        if self._in_graph is not None:
+            self._in_graph.update(ids.tolist())
+        elif self._index.ntotal >= HNSW_FROM:
+            self._rebuild(graph=True)
 
     def remove(self, ids: list[int]) -> None:
         if not ids:
             return
-        if not self._is_graph:
+        if self._in_graph is None:
             self._index.remove_ids(np.asarray(ids, dtype=np.int64))
             return
-        held = set(faiss.vector_to_array(self._index.id_map).tolist())
-        self._removed.update(i for i in ids if i in held)
+        self._removed.update(i for i in ids if i in self._in_graph)
         if len(self._removed) >= HNSW_REBUILD_SHARE * self._index.ntotal:
-            self._rebuild(graph=len(self) >= HNSW_FROM)
+            self._rebuild(graph=len(self) >= FLAT_AGAIN_BELOW * HNSW_FROM)
 
     def _rebuild(self, *, graph: bool) -> None:
         """A new index of the vectors held (removed ones left out): a graph, or a flat index."""
@@ -133,6 +142,7 @@ class VectorIndex:
         if keep.any():
             index.add_with_ids(np.ascontiguousarray(vectors), all_ids[keep])
         self._index, self._removed = index, set()
+        self._in_graph = set(all_ids[keep].tolist()) if graph else None
 
     def ids(self) -> list[int]:
         return [i for i in faiss.vector_to_array(self._index.id_map).tolist() if i not in self._removed]
@@ -148,12 +158,15 @@ class VectorIndex:
         if not self._removed:
             scores, ids = self._faiss_search(queries, k)
             return cosine_from_inner_product(scores), ids
-        # removed vectors still come back from a graph, to be dropped: ask for a few more, and for as many more as
-        # there are removed ones only if some row came up short
-        for wanted in (min(total, 2 * k + 10), min(total, k + len(self._removed))):
-            scores, ids = _without(*self._faiss_search(queries, wanted), self._removed, k)
-            if wanted >= total or (ids >= 0).all():
-                break
+        # removed vectors still come back from a graph, to be dropped: ask for a few more, and again for four times
+        # as many, for the rows that came up short only, until each row has k or the whole graph was asked for
+        wanted = min(total, 2 * k + 10)
+        scores, ids = _without(*self._faiss_search(queries, wanted), self._removed, k)
+        short = np.flatnonzero((ids < 0).any(axis=1))
+        while len(short) and wanted < total:
+            wanted = min(total, 4 * wanted)
+            scores[short], ids[short] = _without(*self._faiss_search(queries[short], wanted), self._removed, k)
+            short = short[(ids[short] < 0).any(axis=1)]
         return cosine_from_inner_product(scores), ids
 
     def _faiss_search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -185,7 +198,7 @@ class VectorIndex:
             raise ValueError(f"vector index has dimension {index.d}, expected {dimension}")
         inner = faiss.downcast_index(index.index)
         if isinstance(inner, faiss.IndexHNSW):
-            inner.hnsw.efSearch = HNSW_EF_SEARCH  # a search-time setting, not kept by FAISS's serialisation
+            inner.hnsw.efSearch = HNSW_EF_SEARCH  # this version's setting, whatever the checkpoint was written with
         return cls(dimension, index, removed)
 
 

@@ -11,6 +11,7 @@ from conftest import (BRIDGE, CHESS, FLOOD_OTHER_EVENT, FLOOD_OTHER_REWRITE, FLO
                       FakeEncoder, doc)
 
 from detector import UnknownDocumentError
+from detector.compare import TextView
 from detector.sentences import split_sentences
 from detector.store import FORMAT_VERSION
 
@@ -358,6 +359,29 @@ def test_query_top_limits_and_unrelated_text_is_different(floods):
     assert [(m.id, m.verdict) for m in matches] == [("chess", "same story")]
     far = floods.query("Quarterly earnings at the bakery rose on strong croissant sales.")
     assert all(m.verdict == "different" for m in far)
+
+
+def test_query_compares_its_top_nearest_and_further_neighbours_only_above_the_floor(floods, monkeypatch):
+    compared: list[int] = []
+    view = floods._view
+    monkeypatch.setattr(floods, "_view", lambda key: compared.append(key) or view(key))
+    floor = floods.settings.neighbor_min_cosine
+
+    def check(text: str, top: int) -> list[tuple[int, float, bool]]:
+        """(rank by document vector, cosine, proposed by MinHash) of each document the query compared"""
+        compared.clear()
+        floods.query(text, top=top)
+        query = TextView.of_text(text, floods.encoder, floods.settings)
+        sims, ids = floods.snapshot.documents.search(query.vector[None, :], len(floods.snapshot.keys))
+        rank = {int(k): (r, float(sim)) for r, (sim, k) in enumerate(zip(sims[0], ids[0]))}
+        minhash = set(floods.snapshot.lsh.query(query.signature))
+        return [(*rank[key], key in minhash) for key in compared]
+
+    bakery = check("Quarterly earnings at the bakery rose on strong croissant sales.", top=1)
+    assert bakery and all(rank < 1 or sim >= floor or lsh for rank, sim, lsh in bakery)
+    assert len(bakery) < len(floods.snapshot.keys)  # the far ones were not compared
+    flood = check(FLOOD_REWRITE, top=1)
+    assert sum(sim >= floor for _, sim, _ in flood) >= 2  # the rewrite and the wire, though top is 1
 
 
 def test_query_on_an_empty_index(detector_factory):

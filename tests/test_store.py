@@ -253,3 +253,27 @@ def test_failed_write_is_rolled_back(built_index):
         assert store.count_documents() == len(CORPUS)
     finally:
         store.close()
+
+
+def test_a_graph_is_checkpointed_when_it_appears_and_every_so_many_documents(detector_factory, tmp_index, monkeypatch):
+    monkeypatch.setattr("detector.vectors.HNSW_FROM", 3)
+    monkeypatch.setattr("detector.store.CHECKPOINT_MIN_DOCUMENTS", 1000)  # growth alone would never checkpoint
+    monkeypatch.setattr("detector.store.CHECKPOINT_GRAPH_EVERY", 2)
+    detector = detector_factory()
+    detector.index([doc(i, t) for i, t in CORPUS[:2]])  # flat, small: no checkpoint
+    assert checkpoints(tmp_index) == []
+    detector.index([doc(*CORPUS[2])])  # the graph appears: checkpointed at once
+    assert checkpoints(tmp_index) == ["ckpt-000002"]
+    detector.index([doc(*CORPUS[3])])  # one document added since: not yet
+    assert checkpoints(tmp_index) == ["ckpt-000002"]
+    detector.index([doc("chess", CHESS + " Updated.")])  # a replaced text is a second one added: checkpointed
+    assert checkpoints(tmp_index) == ["ckpt-000004"]
+    assert detector.snapshot.documents.kind == "hnsw"
+    before = snapshot_of_ids(detector)
+    detector.close()
+    assert snapshot_of_ids(detector_factory(create=False)) == before
+
+
+def snapshot_of_ids(detector: Detector) -> dict:
+    return {"clusters": [(c.id, c.members) for c in detector.clusters()],
+            "query": [m.id for m in detector.query(FLOOD_OTHER_EVENT, top=3)]}

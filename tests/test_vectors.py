@@ -74,3 +74,30 @@ def test_many_removals_still_fill_every_result(graph_from_300, monkeypatch):
     index.remove(list(range(1000, 1200)))  # the first 200, including the nearest of the queries below
     _, ids = index.search(x[:5], 10)
     assert (ids >= 1200).all()  # ten live results each, none removed
+
+
+def test_an_id_added_again_replaces_its_old_vector_in_a_graph(graph_from_300):
+    index, x = filled(600)
+    index.remove([1000])
+    index.add(np.array([1000]), x[1:2])  # back, with another vector
+    assert len(index) == 600 and sorted(index.ids()).count(1000) == 1
+    _, ids = index.search(x[:1], 1)
+    assert ids[0, 0] != 1000  # the old vector is gone: the nearest to it is no longer id 1000
+
+
+def test_a_graph_goes_back_to_exact_search_only_well_below_the_threshold(graph_from_300, monkeypatch):
+    monkeypatch.setattr(vectors, "HNSW_REBUILD_SHARE", 0.01)  # every removal rebuilds
+    index, _ = filled(320)
+    index.remove(list(range(1000, 1040)))  # 280 left: below 300, above 0.8 x 300
+    assert index.kind == "hnsw" and len(index) == 280
+    index.remove(list(range(1040, 1100)))  # 220 left
+    assert index.kind == "flat" and len(index) == 220
+
+
+def test_rows_short_of_live_results_are_searched_again(graph_from_300, monkeypatch):
+    monkeypatch.setattr(vectors, "HNSW_REBUILD_SHARE", 0.9)
+    index, x = filled(600)
+    near = np.argsort(-(x @ x[0]))[:40] + 1000  # the 40 nearest to x[0], itself included
+    index.remove(near.tolist())
+    _, ids = index.search(x[:1], 10)  # the first request (2k + 10 = 30) holds only removed ones
+    assert (ids >= 0).all() and not set(ids[0].tolist()) & set(near.tolist())
