@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import random
 import sys
 from dataclasses import dataclass, replace
 from datetime import date
@@ -49,7 +48,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score, roc_curve
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from labelled import LabelledPair, clough_pairs, newswcl_pairs, read_jsonl  # noqa: E402
+from labelled import LabelledPair, clough_pairs, newswcl_pairs, read_jsonl, with_swaps  # noqa: E402
 
 from detector.compare import SENTENCE_FEATURES, compare, sentence_features, views_of_texts  # noqa: E402
 from detector.clusters import story_groups  # noqa: E402
@@ -57,6 +56,7 @@ from detector.config import PROFILES, Settings  # noqa: E402
 from detector.evaluation import adjusted_rand_index  # noqa: E402
 from detector.encoders import load_encoder  # noqa: E402
 from detector.evidence import TermStats  # noqa: E402
+from detector.scoring import Z_LIMIT  # noqa: E402
 
 #: The confirmation evidence. The whole-document cosine is left out on purpose: it measures topic, and finds
 #: candidates, but different events on one topic score as high as the same event told twice (seed 004 against
@@ -90,6 +90,11 @@ def sentence_table(rows: list[dict], encoder) -> tuple[np.ndarray, np.ndarray, n
     return np.array([r["label"] for r in rows]), X, np.einsum("ij,ij->i", a, b)
 
 
+def standardised(X: np.ndarray, means: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """Standardised features, clipped at Z_LIMIT as Scorer.score_sentences clips them: fitted as it is used."""
+    return np.clip((X - means) / scales, -Z_LIMIT, Z_LIMIT)
+
+
 def products(Z: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[str]]:
     columns, terms = [], []
     for i in range(len(names)):
@@ -105,34 +110,6 @@ def products(Z: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[str]]:
 #: weights tried for the word-swapped negatives (see swapped), relative to the real negatives.
 SWAP_WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
 SENTENCE_FOLDS = 5
-
-
-def swapped(sentence: str, rng: random.Random) -> str | None:
-    """The sentence with two of its words swapped, as PAWS (Zhang et al. 2019) makes its hard negatives: two
-    capitalised words (names) if it has them, else two longer words. The words stay the same, the meaning does
-    not ("Flights from Paris to Rome" / "from Rome to Paris"). None when there is nothing to swap."""
-    tokens = sentence.split(" ")
-    names = [i for i, t in enumerate(tokens) if i > 0 and t[:1].isupper() and t.isalpha()]
-    pool = names if len({tokens[i].lower() for i in names}) >= 2 else [
-        i for i, t in enumerate(tokens) if t.isalpha() and len(t) > 3]
-    if len({tokens[i].lower() for i in pool}) < 2:
-        return None
-    while True:
-        i, j = rng.sample(pool, 2)
-        if tokens[i].lower() != tokens[j].lower():
-            tokens[i], tokens[j] = tokens[j], tokens[i]
-            return " ".join(tokens)
-
-
-def with_swaps(rows: list[dict], seed: int) -> list[tuple[int, dict]]:
-    """(index of the row, a negative pair): each paraphrase pair (a, b) gives (a, b with two words swapped)."""
-    found = []
-    for i, row in enumerate(rows):
-        if row["label"] == 1:
-            b = swapped(row["b"], random.Random(seed * 1_000_003 + i))
-            if b is not None:
-                found.append((i, {"a": row["a"], "b": b, "label": 0}))
-    return found
 
 
 def fit_weighted(P: np.ndarray, labels: np.ndarray, P_swap: np.ndarray, swap_weight: float) -> LogisticRegression:
@@ -170,8 +147,8 @@ def fit_sentence_model(data: Path, encoder) -> tuple[float, dict, dict]:
     _, X_swap, cos_swap = sentence_table([row for _, row in swaps], encoder)
     means, scales = X.mean(axis=0), X.std(axis=0) + 1e-9
     names = list(SENTENCE_FEATURES)
-    P, terms = products((X - means) / scales, names)
-    P_swap, _ = products((X_swap - means) / scales, names)
+    P, terms = products(standardised(X, means, scales), names)
+    P_swap, _ = products(standardised(X_swap, means, scales), names)
 
     fold_of = np.random.default_rng(0).permutation(len(rows)) % SENTENCE_FOLDS
     margins = {}
@@ -193,11 +170,11 @@ def fit_sentence_model(data: Path, encoder) -> tuple[float, dict, dict]:
 
     val_rows = read_jsonl(data / "mrpc_val.jsonl")
     val_labels, val_X, val_cos = sentence_table(val_rows, encoder)
-    val_P, _ = products((val_X - means) / scales, names)
+    val_P, _ = products(standardised(val_X, means, scales), names)
     val_p = model.predict_proba(val_P)[:, 1]
     val_swaps = with_swaps(val_rows, seed=1)
     _, val_X_swap, val_cos_swap = sentence_table([row for _, row in val_swaps], encoder)
-    val_P_swap, _ = products((val_X_swap - means) / scales, names)
+    val_P_swap, _ = products(standardised(val_X_swap, means, scales), names)
     val_pair_of_swap = np.array([i for i, _ in val_swaps])
     swap_labels = np.concatenate([np.ones(len(val_swaps)), np.zeros(len(val_swaps))])
     sentence = {"features": names, "means": [round(float(m), 6) for m in means],

@@ -11,7 +11,7 @@ clusters compared with the labels; pair sets are scored. Clough-Stevenson is tur
 task's source, label 1 when derived (cut, light, heavy), 0 when written independently (non); the category is kept,
 so the relations given to each category are shown as well. "MRPC validation, words swapped" pairs each MRPC
 validation paraphrase with a copy of it whose second sentence has two words swapped (label 0), as PAWS makes its
-hard negatives (calibrate.with_swaps): the same words, another meaning.
+hard negatives (labelled.with_swaps): the same words, another meaning.
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from calibrate import with_swaps  # noqa: E402
-from labelled import read_jsonl  # noqa: E402
+from labelled import read_jsonl, with_swaps  # noqa: E402
 
 from detector.config import PROFILES  # noqa: E402
 from detector.evaluation import ClusteringEvaluation, evaluate_file  # noqa: E402

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from detector.minhash import STOP_WORDS
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -36,3 +40,37 @@ def clough_pairs(rows: list[dict]) -> list[LabelledPair]:
     return [LabelledPair("clough_stevenson", r["id"], r["source_id"], int(r["category"] in ("cut", "light", "heavy")),
                          f"task{r['task']}", r["category"])
             for r in rows if r["category"] != "orig"]
+
+
+_WORD = re.compile(r"^(\W*)(.*?)(\W*)$")  # a space-separated token: leading punctuation, the word, trailing punctuation
+
+
+def swapped(sentence: str, rng: random.Random) -> str | None:
+    """The sentence with two of its words swapped, as PAWS (Zhang et al. 2019) makes its hard negatives: two
+    capitalised words (names) if it has two different ones, else two content words of four letters or more; the
+    punctuation around each stays where it was ("Flights from Paris to Rome." / "Flights from Rome to Paris.").
+    The words stay the same, the meaning does not. None when there is nothing to swap."""
+    tokens = [_WORD.match(token).groups() for token in sentence.split(" ")]
+    names = [i for i, (_, word, _) in enumerate(tokens) if i > 0 and word[:1].isupper() and word.isalpha()]
+    pool = names if len({tokens[i][1].lower() for i in names}) >= 2 else [
+        i for i, (_, word, _) in enumerate(tokens)
+        if word.isalpha() and len(word) >= 4 and word.lower() not in STOP_WORDS]
+    if len({tokens[i][1].lower() for i in pool}) < 2:
+        return None
+    while True:
+        i, j = rng.sample(pool, 2)
+        if tokens[i][1].lower() != tokens[j][1].lower():
+            words = [word for _, word, _ in tokens]
+            words[i], words[j] = words[j], words[i]
+            return " ".join(before + word + after for (before, _, after), word in zip(tokens, words))
+
+
+def with_swaps(rows: list[dict], seed: int) -> list[tuple[int, dict]]:
+    """(index of the row, a negative pair): each paraphrase pair (a, b) gives (a, b with two words swapped)."""
+    found = []
+    for i, row in enumerate(rows):
+        if row["label"] == 1:
+            b = swapped(row["b"], random.Random(seed * 1_000_003 + i))
+            if b is not None:
+                found.append((i, {"a": row["a"], "b": b, "label": 0}))
+    return found
