@@ -261,7 +261,7 @@ class Detector(StorySteps, DedupSteps):
                                           sentence_vectors=matrix_to_bytes(vecs), vector=vector_to_bytes(view.vector),
                                           seq=seq, new_text=original is None)
             self._term_stats = None
-            self._hashes[key] = np.asarray(sig.hashvalues, dtype=np.uint32)
+            self._hashes[key] = hash_values_from_bytes(prepared[i].signature)
             snapshot.add(key, view.vector, sig)
             self._views[key] = view
             if original is not None:

@@ -401,10 +401,10 @@ def word_ngrams(sentences: list[str], size: int = NGRAM, tokens: list[list[str]]
     sentence, if already known."""
     if tokens is None:
         tokens = [words(sentence) for sentence in sentences]
-    tokens = [fold(w) for sentence_tokens in tokens for w in sentence_tokens]
-    if len(tokens) < size:
-        return {" ".join(tokens)} if tokens else set()
-    return {" ".join(tokens[i:i + size]) for i in range(len(tokens) - size + 1)}
+    folded = [fold(w) for sentence_tokens in tokens for w in sentence_tokens]
+    if len(folded) < size:
+        return {" ".join(folded)} if folded else set()
+    return {" ".join(folded[i:i + size]) for i in range(len(folded) - size + 1)}
 
 
 def containment(a: set[str], b: set[str]) -> float:

@@ -1,9 +1,10 @@
-"""Both cores for the per-pair evidence: a batch's pairs are split between this process and forked workers.
+"""Both cores for indexing's per-item work (preparing texts, a pair's evidence, rescoring term scores): the items
+are split between this process and forked workers.
 
 A forked worker inherits everything already in memory (document views, term statistics, caches), so nothing is
-sent to it; it computes plain results (feature dicts) for its share of the pairs and sends them back. Only the
-parent touches the index database. Where fork is unavailable, or the work is too small to pay for a fork, the
-pairs are computed here, one after the other: the results are the same either way (tested).
+sent to it; it computes plain results (prepared texts, feature dicts, scores) for its share of the items and sends
+them back. Only the parent touches the index database. Where fork is unavailable, or the work is too small to pay
+for a fork, the items are computed here, one after the other: the results are the same either way (tested).
 """
 
 from __future__ import annotations

@@ -89,17 +89,15 @@ class VectorIndex:
         self.dimension = dimension
         self._index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
         self._removed: set[int] = removed or set()
-        #: every id in a graph, removed ones included (membership tests without scanning FAISS's id map)
+        #: every id in a graph, removed ones included (membership tests without scanning FAISS's id map); None for
+        #: a flat index
         self._in_graph: set[int] | None = (set(faiss.vector_to_array(self._index.id_map).tolist())
-                                           if self._is_graph else None)
+                                           if isinstance(faiss.downcast_index(self._index.index), faiss.IndexHNSW)
+                                           else None)
 
     @property
     def kind(self) -> str:
-        return "hnsw" if self._is_graph else "flat"
-
-    @property
-    def _is_graph(self) -> bool:
-        return isinstance(faiss.downcast_index(self._index.index), faiss.IndexHNSW)
+        return "flat" if self._in_graph is None else "hnsw"
 
     def __len__(self) -> int:
         return int(self._index.ntotal) - len(self._removed)
@@ -180,7 +178,7 @@ class VectorIndex:
 
     def to_bytes(self) -> bytes:
         data = faiss.serialize_index(self._index).tobytes()
-        if not self._is_graph:
+        if self._in_graph is None:
             return data  # as before graphs existed: older checkpoints read the same way
         removed = np.array(sorted(self._removed), dtype=np.int64).tobytes()
         return _GRAPH_MAGIC + len(removed).to_bytes(8, "little") + removed + data
