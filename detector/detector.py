@@ -238,7 +238,7 @@ class Detector(StorySteps, DedupSteps):
         sentences = [p.sentences for p in prepared]
         need = [i for i, new in enumerate(new_text) if new]
         flat = [t for i in need for t in sentences[i]]
-        encoded = self.encoder.encode(flat) if flat else np.zeros((0, 0), dtype=np.float32)
+        encoded, runs = self._encode_once(flat)
         offsets = np.cumsum([0] + [len(sentences[i]) for i in need])
         vectors: dict[int, np.ndarray] = {i: encoded[offsets[n]:offsets[n + 1]] for n, i in enumerate(need)}
 
@@ -278,7 +278,19 @@ class Detector(StorySteps, DedupSteps):
         confirmed = sum(pair.relation != "different" for pair in scored)
         return IndexResult(added=added, replaced=replaced, unchanged=unchanged, metadata_updated=updated,
                            exact_duplicates=exact, candidate_pairs=len(candidates), confirmed_pairs=confirmed,
-                           sentences_encoded=len(flat)), new_keys
+                           sentences_encoded=runs), new_keys
+
+    def _encode_once(self, sentences: list[str]) -> tuple[np.ndarray, int]:
+        """The vectors of `sentences`, each distinct sentence encoded once (copies and light edits of one story
+        share most sentences, often within one batch), and how many the model ran on."""
+        if not sentences:
+            return np.zeros((0, 0), dtype=np.float32), 0
+        distinct = list(dict.fromkeys(sentences))
+        encoded = self.encoder.encode(distinct)
+        if len(distinct) == len(sentences):
+            return encoded, len(distinct)
+        row = {sentence: n for n, sentence in enumerate(distinct)}
+        return encoded[[row[sentence] for sentence in sentences]], len(distinct)
 
     def _reset(self) -> None:
         """Forget everything held in memory; it is read again from the index when needed."""

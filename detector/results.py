@@ -19,6 +19,7 @@ class IndexResult:
     exact_duplicates: list[tuple[str, str]] = field(default_factory=list)
     candidate_pairs: int = 0
     confirmed_pairs: int = 0
+    #: distinct sentences the model ran on (a sentence repeated within a batch is encoded once).
     sentences_encoded: int = 0
     seconds: float = 0.0
 

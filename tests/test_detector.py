@@ -232,6 +232,20 @@ def test_merge_keeps_the_oldest_id_and_is_recorded(detector_factory, tmp_path):
     assert detector.info()["merges"] == 1
 
 
+def test_a_sentence_repeated_in_a_batch_is_encoded_once(detector_factory, fake_encoder):
+    detector = detector_factory()
+    wire_sentences = split_sentences(FLOOD_WIRE)
+    trimmed = " ".join(wire_sentences[:-1]) + " A new closing line about the weather service."
+    result = detector.index([doc("wire", FLOOD_WIRE), doc("trimmed", trimmed), doc("chess", CHESS)])
+    distinct = set(wire_sentences) | set(split_sentences(trimmed)) | set(split_sentences(CHESS))
+    assert result.sentences_encoded == fake_encoder.sentences_encoded == len(distinct)
+    # each document still has a vector for every one of its sentences, the shared ones equal
+    wire, copy = (detector._view(detector.store.document(i).key) for i in ("wire", "trimmed"))
+    assert len(copy.vectors) == len(copy.sentences) == len(wire_sentences)
+    assert np.array_equal(wire.vectors[:-1], copy.vectors[:-1])
+    assert not np.array_equal(wire.vectors[-1], copy.vectors[-1])
+
+
 # ---- incremental indexing --------------------------------------------------------------------------------------------
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from conftest import CHESS, FLOOD_OTHER_EVENT, FLOOD_REWRITE, FLOOD_WIRE
+
+from datasketch import MinHash
 
 from detector.minhash import (LSHIndex, content_words, jaccard, jaccard_many, shingles, signature,
                               signature_from_bytes, signature_to_bytes)
@@ -62,6 +65,16 @@ def test_signature_bytes_round_trip():
     restored = signature_from_bytes(data)
     assert jaccard(restored, original) == 1.0
     assert jaccard(restored, sig(FLOOD_REWRITE)) == jaccard(original, sig(FLOOD_REWRITE))
+
+
+def test_signature_is_datasketchs_own_minhash():
+    # the shared permutations give exactly what datasketch computes on its own: indexes written by any version of
+    # this package, and any other datasketch user with the same seed and scheme, compare with today's signatures
+    for text in (FLOOD_WIRE, FLOOD_REWRITE, CHESS, "Kyïv, Žižek and 10,000 others"):
+        for size in (1, 2):
+            plain = MinHash(num_perm=NUM_PERM, seed=1, scheme="affine32")
+            plain.update_batch([s.encode("utf-8") for s in shingles(text, size)])
+            assert np.array_equal(signature(shingles(text, size), NUM_PERM).hashvalues, plain.hashvalues)
 
 
 def test_signatures_are_stable_across_calls():
