@@ -36,28 +36,32 @@ def components(nodes: list[int], edges: list[Pair]) -> list[list[int]]:
     return sorted((sorted(g) for g in groups.values()), key=lambda g: g[0])
 
 
-def average_link(members: list[int], scores: dict[Pair, float], threshold: float) -> list[list[int]]:
+def average_link(members: list[int], scores: dict[Pair, float], threshold: float,
+                 start: list[list[int]] | None = None) -> list[list[int]]:
     """Average-linkage groups of `members` whose mean pairwise score is at least `threshold` (a pair without a
-    score counts 0). `scores` may hold pairs of other nodes too; only those among `members` are read.
+    score counts 0). `scores` may hold pairs of other nodes too; only those among `members` are read. `start`: groups
+    that partition `members` to begin from (they may merge, never split); by default every member alone.
 
     Sparse UPGMA: two groups join when the sum of their pairs' scores over the number of their pairs (|A| x |B|) is
     the highest of all and at least `threshold`. Average linkage never merges at a lower similarity than before
     (it is monotone), so stopping there cuts the full dendrogram at `threshold`, as scipy's linkage and fcluster
     would, while holding only the scored pairs: memory and time follow the pairs, not the square of the members.
     """
-    if len(members) == 1:
-        return [members]
-    inside = set(members)
-    size = {m: 1 for m in members}
-    group = {m: [m] for m in members}
-    links: dict[int, dict[int, float]] = {m: {} for m in members}
+    start = [[m] for m in members] if start is None else [g for g in start if g]
+    if len(start) <= 1:
+        return [sorted(g) for g in start]
+    name = {m: g[0] for g in start for m in g}  # member -> the name of its group (its first member)
+    size = {g[0]: len(g) for g in start}
+    group = {g[0]: list(g) for g in start}
+    links: dict[int, dict[int, float]] = {g[0]: {} for g in start}
     for (a, b), s in scores.items():
-        if a in inside and b in inside and a != b and s > 0:
-            links[a][b] = links[a].get(b, 0.0) + s
-            links[b][a] = links[b].get(a, 0.0) + s
+        ga, gb = name.get(a), name.get(b)
+        if ga is not None and gb is not None and ga != gb and s > 0:
+            links[ga][gb] = links[ga].get(gb, 0.0) + s
+            links[gb][ga] = links[gb].get(ga, 0.0) + s
     heap = [(-total / (size[a] * size[b]), a, b) for a, others in links.items() for b, total in others.items() if a < b]
     heapq.heapify(heap)
-    next_id = max(members) + 1
+    next_id = max(name) + 1
     while heap:
         negative, a, b = heapq.heappop(heap)
         if -negative < threshold - 1e-12:

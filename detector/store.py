@@ -495,21 +495,30 @@ class Store:
         return [row for row in self._rows_in("SELECT a_key, b_key, probability, relation FROM pairs "
                                              "WHERE a_key IN ({marks})", keys) if row[1] in wanted]
 
-    def linked_component(self, keys: list[int], grouping: float, same_story: float) -> set[int]:
+    def linked_component(self, keys: list[int], grouping: float, same_story: float, *,
+                         limit: int | None = None) -> set[int] | None:
         """The documents reachable from `keys` through edges of the story graph: pairs of one story (any relation
         but different), and pairs ruled different whose probability is at least `grouping` but below `same_story`
-        (a likely pair ruled different, by the time window, is no edge: see Scorer.link)."""
+        (a likely pair ruled different, by the time window, is no edge: see Scorer.link). None as soon as more than
+        `limit` are found."""
         seen = set(keys)
         frontier = sorted(seen)
-        edge = "(relation != 'different' OR (probability >= ? AND probability < ?))"
         while frontier:
-            found = set()
-            for column, other in (("a_key", "b_key"), ("b_key", "a_key")):
-                query = f"SELECT {other} FROM pairs WHERE {edge} AND {column} IN ({{marks}})"
-                found.update(row[0] for row in self._rows_in(query, frontier, (grouping, same_story)))
+            found = self.linked(frontier, grouping, same_story)
             frontier = sorted(found - seen)
             seen |= found
+            if limit is not None and len(seen) > limit:
+                return None
         return seen
+
+    def linked(self, keys: list[int], grouping: float, same_story: float) -> set[int]:
+        """The documents one story-graph edge away from `keys` (see linked_component)."""
+        edge = "(relation != 'different' OR (probability >= ? AND probability < ?))"
+        found: set[int] = set()
+        for column, other in (("a_key", "b_key"), ("b_key", "a_key")):
+            query = f"SELECT {other} FROM pairs WHERE {edge} AND {column} IN ({{marks}})"
+            found.update(row[0] for row in self._rows_in(query, keys, (grouping, same_story)))
+        return found
 
     def count_pairs(self) -> tuple[int, int]:
         """(candidate pairs, confirmed pairs)."""
@@ -541,6 +550,14 @@ class Store:
 
     def cluster_map(self) -> dict[int, str]:
         return {k: c for k, c in self._db.execute("SELECT doc_key, cluster FROM clusters")}
+
+    def cluster_keys(self, cluster_ids: list[str]) -> dict[str, list[int]]:
+        """Cluster id -> the keys of its documents."""
+        found: dict[str, list[int]] = {}
+        for cluster, key in self._rows_in("SELECT cluster, doc_key FROM clusters WHERE cluster IN ({marks})",
+                                          cluster_ids):
+            found.setdefault(cluster, []).append(key)
+        return found
 
     def clusters_of(self, keys: list[int]) -> dict[int, str]:
         return {k: c for k, c in self._rows_in("SELECT doc_key, cluster FROM clusters WHERE doc_key IN ({marks})",

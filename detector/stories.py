@@ -17,6 +17,9 @@ EXACT, MINHASH, EMBEDDING = "exact", "minhash", "embedding"
 #: the number of texts has grown by this factor since the last rescoring (term rarity then moves little).
 RESCORE_EVERY_BATCH_BELOW = 2_000
 RESCORE_GROWTH = 2.0
+#: the largest story-graph component that a batch which only adds documents regroups whole; beyond, the batch's
+#: documents join the stories they link to (see StorySteps._merge_into_stories).
+REGROUP_LIMIT = 2_000
 #: pairs rescored together (on both cores): bounds the memory rescoring holds, whatever the index size.
 RESCORE_CHUNK = 50_000
 
@@ -111,12 +114,36 @@ class StorySteps:
     def _recluster_around(self, added: list[int]) -> None:
         """Regroup the connected components (of same-story pairs) that hold the added documents. Stories are
         average-linkage groups inside components, and adding documents only joins components, so every old story
-        of these members lies inside them and keeps or merges its id exactly as a full regrouping would."""
-        members = sorted(self.store.linked_component(added, self.params.grouping_threshold,
-                                                     self.params.same_story_threshold))
+        of these members lies inside them and keeps or merges its id exactly as a full regrouping would. A component
+        of more than REGROUP_LIMIT documents is not regrouped whole at every batch: see _merge_into_stories."""
+        members = self.store.linked_component(added, self.params.grouping_threshold, self.params.same_story_threshold,
+                                              limit=REGROUP_LIMIT)
+        if members is None:
+            self._merge_into_stories(added)
+            return
+        members = sorted(members)
         scores = self._stored_links(self.store.pair_scores_among(members))
         groups = story_clusters.story_groups(members, scores, self.params.grouping_threshold)
         assignment = story_clusters.assign_ids(groups, self.store.clusters_of(members), self.store.next_cluster_number)
+        self.store.update_clusters(assignment.cluster_of, assignment.merges, assignment.next_number)
+
+    def _merge_into_stories(self, added: list[int]) -> None:
+        """Group the added documents with the stories they link to, those stories taken whole: average linkage
+        starts from each story as a group and each added document alone, so stories may merge with each other and
+        with the new documents, but none is split. Regrouping a whole component instead costs its pairs at every
+        batch, and a large index can hold a component of thousands of documents (many reports on one topic, each
+        linked to a few others); this costs the pairs of the stories the batch reaches. Only the order of merges can
+        differ from a full regrouping, which the next rescoring (when the index has doubled) does again."""
+        reached = sorted(self.store.linked(added, self.params.grouping_threshold, self.params.same_story_threshold)
+                         | set(added))
+        previous = self.store.clusters_of(reached)
+        stories = self.store.cluster_keys(sorted(set(previous.values())))
+        start = [sorted(keys) for keys in stories.values()] + [[k] for k in reached if k not in previous]
+        members = sorted(k for group in start for k in group)
+        scores = self._stored_links(self.store.pair_scores_among(members))
+        groups = story_clusters.average_link(members, scores, self.params.grouping_threshold, start=start)
+        cluster_of = {key: cluster for cluster, keys in stories.items() for key in keys}
+        assignment = story_clusters.assign_ids(groups, cluster_of, self.store.next_cluster_number)
         self.store.update_clusters(assignment.cluster_of, assignment.merges, assignment.next_number)
 
 

@@ -159,3 +159,25 @@ def test_assign_ids_properties(before, after):
     assert still_present <= set(ids) | set(absorbed)
     new_ids = {i for i in ids if i not in set(first.cluster_of.values())}
     assert new_ids == {format_cluster_id(n) for n in range(first.next_number, update.next_number)}
+
+
+def test_average_link_from_start_groups_merges_them_but_never_splits_one():
+    weak_inside = {(1, 2): 0.1, (2, 3): 0.9, (1, 3): 0.2}
+    assert average_link([1, 2, 3], weak_inside, THRESHOLD) == [[1], [2, 3]]  # from singletons: 2 goes with 3
+    # [1, 2] taken whole: it joins 3 when the mean over its pairs with 3 reaches the threshold ((0.9 + 0.2) / 2) ...
+    assert average_link([1, 2, 3], weak_inside, THRESHOLD, start=[[1, 2], [3]]) == [[1, 2, 3]]
+    # ... and otherwise stays as it is, never giving 2 up to 3
+    assert average_link([1, 2, 3], {**weak_inside, (1, 3): 0.0}, THRESHOLD, start=[[1, 2], [3]]) == [[1, 2], [3]]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(2, 12).flatmap(lambda n: st.tuples(
+    st.just(n), st.dictionaries(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)).filter(lambda p: p[0] < p[1]),
+                                st.floats(0.0, 1.0), max_size=n * (n - 1) // 2))),
+       st.sampled_from([0.3, 0.5, 0.7]))
+def test_average_link_from_its_own_groups_changes_nothing(graph, threshold):
+    # no two finished groups reach the threshold together (else they would have merged): starting again from them
+    # gives them back, as a batch that adds nothing to some stories leaves them as they are
+    n, scores = graph
+    groups = average_link(list(range(n)), scores, threshold)
+    assert average_link(list(range(n)), scores, threshold, start=groups) == groups
