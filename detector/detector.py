@@ -27,7 +27,7 @@ from .compare import TextView, compare
 from .dedup import DedupSteps, record_decision
 from .stories import EMBEDDING, EXACT, MINHASH, StorySteps, with_days_apart
 from .evidence import PairEvidence, Terms, TermStats, quotations_of, specific_terms, word_ngrams
-from .minhash import hash_values_from_bytes, jaccard_many, shingles, signature, signature_from_bytes, signature_to_bytes
+from .minhash import HashTable, hash_values_from_bytes, shingles, signature, signature_from_bytes, signature_to_bytes
 from .parallel import MIN_TEXTS_PER_PROCESS, fork_map
 from .results import AlignedSentences, Cluster, IndexResult, Match, PairReport, RemoveResult
 from .scoring import Scorer
@@ -71,7 +71,7 @@ class Detector(StorySteps, DedupSteps):
         self._term_stats: TermStats | None = None
         self._terms_cache: dict[int, Terms] = {}
         #: MinHash hash values by key (512 bytes a document): the LSH's proposals are checked against them.
-        self._hashes: dict[int, np.ndarray] = {}
+        self._hashes = HashTable(self.settings.num_perm)
         #: document id -> cluster id of the text it replaces, until the next reclustering.
         self._inherited: dict[str, str | None] = {}
 
@@ -261,7 +261,7 @@ class Detector(StorySteps, DedupSteps):
                                           sentence_vectors=matrix_to_bytes(vecs), vector=vector_to_bytes(view.vector),
                                           seq=seq, new_text=original is None)
             self._term_stats = None
-            self._hashes[key] = hash_values_from_bytes(prepared[i].signature)
+            self._hashes.put(key, hash_values_from_bytes(prepared[i].signature))
             snapshot.add(key, view.vector, sig)
             self._views[key] = view
             if original is not None:
@@ -307,7 +307,7 @@ class Detector(StorySteps, DedupSteps):
         snapshot.remove(key)
         self._views.pop(key, None)
         self._terms_cache.pop(key, None)
-        self._hashes.pop(key, None)
+        self._hashes.drop(key)
 
     def _candidates(self, new_keys: list[int], exact_pairs: list[tuple[int, int]]) -> dict[tuple[int, int], set[str]]:
         found: dict[tuple[int, int], set[str]] = {}
@@ -322,9 +322,9 @@ class Detector(StorySteps, DedupSteps):
         assert snapshot is not None
         views = [self._view(key) for key in new_keys]
         proposed = {key: snapshot.lsh.query(view.signature) for key, view in zip(new_keys, views)}
-        hashes = self._hash_values({other for found in proposed.values() for other in found})
+        self._load_hash_values(np.concatenate([np.zeros(0, dtype=np.int64), *proposed.values()]))
         for key, view in zip(new_keys, views):
-            for other in self._reaching_threshold(view.signature, proposed[key], hashes):
+            for other in self._reaching_threshold(view.signature, proposed[key]).tolist():
                 note(key, other, MINHASH)
         if self.settings.neighbors and views:  # one search for the whole batch (a matrix product, not a loop)
             sims, ids = snapshot.documents.search(np.vstack([v.vector for v in views]), self.settings.neighbors + 1)
@@ -334,20 +334,18 @@ class Detector(StorySteps, DedupSteps):
                         note(key, int(other), EMBEDDING)
         return found
 
-    def _reaching_threshold(self, sig, proposed: list[int], hashes: dict[int, np.ndarray]) -> list[int]:
+    def _reaching_threshold(self, sig, proposed: np.ndarray) -> np.ndarray:
         """The documents the LSH proposed whose Jaccard estimate with `sig` reaches lsh_threshold (the LSH's banding
-        also lets through pairs well below it), estimated all at once."""
-        if not proposed:
-            return []
-        estimates = jaccard_many(sig, [hashes[key] for key in proposed])
-        return [key for key, j in zip(proposed, estimates) if j >= self.settings.lsh_threshold]
+        also lets through pairs well below it), estimated all at once; their hash values must be loaded."""
+        if not len(proposed):
+            return proposed
+        return proposed[self._hashes.jaccard(sig, proposed) >= self.settings.lsh_threshold]
 
-    def _hash_values(self, keys: set[int]) -> dict[int, np.ndarray]:
-        """MinHash hash values of indexed documents: kept in memory once read (one query for those missing)."""
-        missing = sorted(k for k in keys if k not in self._hashes)
+    def _load_hash_values(self, keys: np.ndarray) -> None:
+        """Read the MinHash hash values of those of `keys` not yet held in memory (one query)."""
+        missing = np.unique(self._hashes.missing(keys)).tolist()
         for key, data in self.store.signatures(missing).items():
-            self._hashes[key] = hash_values_from_bytes(data)
-        return {key: self._hashes[key] for key in keys}
+            self._hashes.put(key, hash_values_from_bytes(data))
 
     def _confirm(self, candidates: dict[tuple[int, int], set[str]],
                  published: dict[int, str | None]) -> list[StoredPair]:
@@ -416,7 +414,8 @@ class Detector(StorySteps, DedupSteps):
         snapshot = self.snapshot
         sources: dict[int, set[str]] = {}
         proposed = snapshot.lsh.query(query.signature)
-        for key in self._reaching_threshold(query.signature, proposed, self._hash_values(set(proposed))):
+        self._load_hash_values(proposed)
+        for key in self._reaching_threshold(query.signature, proposed).tolist():
             sources.setdefault(key, set()).add(MINHASH)
         # the nearest `top` documents always; further ones up to `neighbors` only above the neighbour floor, as
         # indexing proposes them (below it, a document is one more comparison and almost never a match)

@@ -78,13 +78,54 @@ def jaccard(a: LeanMinHash, b: LeanMinHash) -> float:
     return float(a.jaccard(b))
 
 
-def jaccard_many(a: LeanMinHash, others: list[np.ndarray]) -> np.ndarray:
-    """jaccard(a, b) for the hash values of every b of `others`, in one array operation (the same estimates: the
-    share of equal hash values)."""
-    matrix = np.vstack(others)
+def jaccard_many(a: LeanMinHash, others: list[np.ndarray] | np.ndarray) -> np.ndarray:
+    """jaccard(a, b) for the hash values of every b of `others` (a list of rows, or a matrix with one row each), in one
+    array operation (the same estimates: the share of equal hash values)."""
+    matrix = others if isinstance(others, np.ndarray) else np.vstack(others)
     if matrix.shape[1] != len(a.hashvalues):
         raise ValueError("cannot compare MinHash signatures of different sizes")
     return np.count_nonzero(matrix == a.hashvalues[None, :], axis=1) / matrix.shape[1]
+
+
+class HashTable:
+    """The MinHash hash values (uint32, 512 bytes at 128 permutations) of indexed documents, one row per document key
+    in one growing matrix: the LSH's proposals for a document, thousands in a large index, are checked with one
+    gather and one comparison, with no lookup per proposal. Keys are small integers given out in order."""
+
+    def __init__(self, num_perm: int) -> None:
+        self.num_perm = num_perm
+        self._rows = np.zeros((0, num_perm), dtype=np.uint32)
+        self._known = np.zeros(0, dtype=bool)
+
+    def put(self, key: int, values: np.ndarray) -> None:
+        if key >= len(self._known):
+            size = max(key + 1, 2 * len(self._known), 1024)
+            rows = np.zeros((size, self.num_perm), dtype=np.uint32)
+            rows[:len(self._rows)] = self._rows
+            known = np.zeros(size, dtype=bool)
+            known[:len(self._known)] = self._known
+            self._rows, self._known = rows, known
+        self._rows[key] = values
+        self._known[key] = True
+
+    def drop(self, key: int) -> None:
+        if key < len(self._known):
+            self._known[key] = False
+
+    def clear(self) -> None:
+        self._known[:] = False
+
+    def missing(self, keys: np.ndarray) -> np.ndarray:
+        """Those of `keys` whose values are not held."""
+        keys = np.asarray(keys, dtype=np.int64)
+        inside = keys < len(self._known)
+        held = np.zeros(len(keys), dtype=bool)
+        held[inside] = self._known[keys[inside]]
+        return keys[~held]
+
+    def jaccard(self, sig: LeanMinHash, keys: np.ndarray) -> np.ndarray:
+        """jaccard(sig, signature of key) for each of `keys` (all held)."""
+        return jaccard_many(sig, self._rows[keys])
 
 
 class LSHIndex:
@@ -105,8 +146,9 @@ class LSHIndex:
         if key in self._lsh:
             self._lsh.remove(key)
 
-    def query(self, sig: LeanMinHash) -> list[int]:
-        return sorted(self._lsh.query(sig))
+    def query(self, sig: LeanMinHash) -> np.ndarray:
+        """The keys the LSH proposes for `sig`, in increasing order."""
+        return np.sort(np.fromiter(self._lsh.query(sig), dtype=np.int64))
 
     def to_bytes(self) -> bytes:
         return pickle.dumps(self._lsh, protocol=pickle.HIGHEST_PROTOCOL)

@@ -98,6 +98,31 @@ def test_regrouping_only_around_added_documents_equals_regrouping_everything(det
     assert len({c for c in incremental[0].values()}) < len(documents)  # some stories did form
 
 
+def test_a_component_too_large_to_regroup_whole_takes_in_documents_story_by_story(detector_factory, monkeypatch):
+    monkeypatch.setattr("detector.stories.RESCORE_EVERY_BATCH_BELOW", 0)
+    monkeypatch.setattr("detector.stories.RESCORE_GROWTH", 1e9)
+    monkeypatch.setattr("detector.stories.REGROUP_LIMIT", 1)  # every component counts as too large
+    detector = detector_factory()
+    merged_into = []
+    original = type(detector)._merge_into_stories
+
+    def recorded(self, added):
+        merged_into.append(list(added))
+        return original(self, added)
+
+    monkeypatch.setattr(type(detector), "_merge_into_stories", recorded)
+    documents = [doc("rewrite", FLOOD_REWRITE), doc("chess", CHESS), doc("italy", FLOOD_OTHER_EVENT),
+                 doc("bridge", BRIDGE), doc("wire", FLOOD_WIRE), doc("italy-rewrite", FLOOD_OTHER_REWRITE)]
+    detector.index(documents, batch_size=1)
+    assert merged_into  # documents that link to a story took the story-by-story path
+    assert cluster_sets(detector) == {frozenset({"wire", "rewrite", "bridge"}), frozenset({"italy", "italy-rewrite"}),
+                                      frozenset({"chess"})}
+    incremental = cluster_sets(detector)
+    with detector.store.writing():
+        detector._recluster()  # everything, from the same stored pairs: here the same stories
+        assert cluster_sets(detector) == incremental
+
+
 @pytest.mark.parametrize("incremental", [False, True])
 def test_story_threshold_groups_documents_whose_pair_alone_is_not_same_story(detector_factory, tmp_path,
                                                                              monkeypatch, incremental):
@@ -190,7 +215,7 @@ def test_the_lsh_proposes_only_pairs_whose_jaccard_estimate_reaches_its_threshol
     # banding lets through pairs well below the threshold (with 128 permutations at 0.2, a quarter of pairs at 0.1):
     # an LSH that proposes every indexed document must give the same candidates
     from detector.minhash import LSHIndex
-    monkeypatch.setattr(LSHIndex, "query", lambda self, sig: list(self._lsh.keys))
+    monkeypatch.setattr(LSHIndex, "query", lambda self, sig: np.array(sorted(self._lsh.keys), dtype=np.int64))
     detector = detector_factory()
     detector.index([doc("wire", FLOOD_WIRE), doc("italy", FLOOD_OTHER_EVENT), doc("chess", CHESS),
                     doc("rewrite", FLOOD_REWRITE), doc("bridge", BRIDGE)])

@@ -8,8 +8,8 @@ from conftest import CHESS, FLOOD_OTHER_EVENT, FLOOD_REWRITE, FLOOD_WIRE
 
 from datasketch import MinHash
 
-from detector.minhash import (LSHIndex, content_words, jaccard, jaccard_many, shingles, signature,
-                              signature_from_bytes, signature_to_bytes)
+from detector.minhash import (HashTable, LSHIndex, content_words, hash_values_from_bytes, jaccard, jaccard_many,
+                              shingles, signature, signature_from_bytes, signature_to_bytes)
 
 NUM_PERM = 128
 
@@ -58,6 +58,21 @@ def test_jaccard_many_gives_each_estimate():
         jaccard_many(sigs[0], [signature(shingles(CHESS, 1), 64).hashvalues])
 
 
+def test_hash_table_gives_the_estimates_of_the_signatures_it_holds():
+    texts = [FLOOD_WIRE, FLOOD_REWRITE, FLOOD_OTHER_EVENT, CHESS]
+    sigs = [signature(shingles(t, 1), 128) for t in texts]
+    table = HashTable(128)
+    keys = [3, 7, 1500, 2]  # beyond the first allocation too
+    for key, s in zip(keys, sigs):
+        table.put(key, hash_values_from_bytes(signature_to_bytes(s)))
+    assert list(table.jaccard(sigs[0], np.array(keys))) == [jaccard(sigs[0], s) for s in sigs]
+    assert table.missing(np.array([3, 4, 1500, 99_999])).tolist() == [4, 99_999]
+    table.drop(7)
+    assert table.missing(np.array(keys)).tolist() == [7]
+    table.clear()
+    assert table.missing(np.array(keys)).tolist() == keys
+
+
 def test_signature_bytes_round_trip():
     original = sig(FLOOD_WIRE)
     data = signature_to_bytes(original)
@@ -93,22 +108,22 @@ def lsh() -> LSHIndex:
 
 def test_lsh_query_finds_rewrites_not_unrelated(lsh):
     assert len(lsh) == 3
-    assert lsh.query(sig(FLOOD_WIRE)) == [1, 2]
-    assert lsh.query(sig(CHESS)) == [3]
+    assert lsh.query(sig(FLOOD_WIRE)).tolist() == [1, 2]
+    assert lsh.query(sig(CHESS)).tolist() == [3]
 
 
 def test_lsh_remove(lsh):
     lsh.remove(1)
     lsh.remove(99)  # an unknown key is ignored
     assert len(lsh) == 2
-    assert lsh.query(sig(FLOOD_WIRE)) == [2]
+    assert lsh.query(sig(FLOOD_WIRE)).tolist() == [2]
 
 
 def test_lsh_bytes_round_trip(lsh):
     restored = LSHIndex.from_bytes(lsh.to_bytes(), threshold=0.1, num_perm=NUM_PERM)
     assert len(restored) == 3
     for text in (FLOOD_WIRE, FLOOD_REWRITE, CHESS, FLOOD_OTHER_EVENT):
-        assert restored.query(sig(text)) == lsh.query(sig(text))
+        assert restored.query(sig(text)).tolist() == lsh.query(sig(text)).tolist()
 
 
 def test_lsh_from_bytes_rejects_other_pickles():
