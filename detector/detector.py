@@ -69,7 +69,8 @@ class Detector(StorySteps, DedupSteps):
         #: views of documents by key (a key is never reused, so a view never goes stale); the most recent kept.
         self._views: BoundedCache[int, TextView] = BoundedCache(VIEW_CACHE_SIZE)
         self._term_stats: TermStats | None = None
-        self._terms_cache: dict[int, Terms] = {}
+        #: specific terms of documents whose views are not cached, read for rescoring (bounded like the views).
+        self._terms_cache: BoundedCache[int, Terms] = BoundedCache(VIEW_CACHE_SIZE)
         #: MinHash hash values by key (512 bytes a document): the LSH's proposals are checked against them.
         self._hashes = HashTable(self.settings.num_perm)
         #: document id -> cluster id of the text it replaces, until the next reclustering.
@@ -321,7 +322,8 @@ class Detector(StorySteps, DedupSteps):
         snapshot = self._snapshot
         assert snapshot is not None
         views = [self._view(key) for key in new_keys]
-        proposed = {key: snapshot.lsh.query(view.signature) for key, view in zip(new_keys, views)}
+        answers = snapshot.lsh.query_many(np.vstack([v.signature.hashvalues for v in views])) if views else []
+        proposed = dict(zip(new_keys, answers))
         self._load_hash_values(np.concatenate([np.zeros(0, dtype=np.int64), *proposed.values()]))
         for key, view in zip(new_keys, views):
             for other in self._reaching_threshold(view.signature, proposed[key]).tolist():

@@ -8,7 +8,8 @@ labelled sets; the README has the figures that chose the default.
 
 from __future__ import annotations
 
-import pickle
+import io
+import zipfile
 from functools import lru_cache
 
 import numpy as np
@@ -19,6 +20,8 @@ from .sentences import fold, words
 SEED = 1
 #: datasketch's hashing scheme; stored signatures are only comparable under the same one.
 SCHEME = "affine32"
+#: documents added since the LSH index's last sort that it searches one by one, at most (see LSHIndex)
+TAIL_LIMIT = 4096
 
 STOP_WORDS = frozenset("""
 a about above after again against all am an and any are as at be because been before being below between both but by
@@ -128,35 +131,156 @@ class HashTable:
         return jaccard_many(sig, self._rows[keys])
 
 
-class LSHIndex:
-    """MinHashLSH keyed by integer document keys."""
+class _Bands:
+    """Band hashes with their keys, each band (row) sorted by hash, searched with binary search."""
 
-    def __init__(self, *, threshold: float, num_perm: int, lsh: MinHashLSH | None = None) -> None:
-        self.threshold = threshold
-        self.num_perm = num_perm
-        self._lsh = lsh if lsh is not None else MinHashLSH(threshold=threshold, num_perm=num_perm)
+    def __init__(self, hashes: np.ndarray, keys: np.ndarray) -> None:
+        self.hashes, self.keys = hashes, keys  # (bands, n) each
+
+    @classmethod
+    def empty(cls, bands: int) -> "_Bands":
+        return cls(np.zeros((bands, 0), dtype=np.uint64), np.zeros((bands, 0), dtype=np.int64))
 
     def __len__(self) -> int:
-        return len(self._lsh.keys)
+        return self.hashes.shape[1]
+
+    def merged(self, hashes: np.ndarray, keys: np.ndarray) -> "_Bands":
+        """These bands with more band hashes (bands, m) inserted in order: a copy, O(n + m log m) a band."""
+        order = np.argsort(hashes, axis=1, kind="stable")
+        hashes, keys = np.take_along_axis(hashes, order, axis=1), np.take_along_axis(keys, order, axis=1)
+        rows = [(np.insert(h, where, new_h), np.insert(k, where, new_k))
+                for h, k, new_h, new_k in zip(self.hashes, self.keys, hashes, keys)
+                for where in [np.searchsorted(h, new_h, side="right")]]
+        return _Bands(np.vstack([h for h, _ in rows]), np.vstack([k for _, k in rows]))
+
+    def without(self, removed: np.ndarray) -> "_Bands":
+        keep = ~np.isin(self.keys, removed)  # every band holds each key once: each row keeps as many
+        bands = self.hashes.shape[0]
+        return _Bands(self.hashes[keep].reshape(bands, -1), self.keys[keep].reshape(bands, -1))
+
+    def search(self, wanted: np.ndarray, found: list[list[np.ndarray]]) -> None:
+        """Append to found[i] the keys sharing a band hash with wanted[i] (queries, bands)."""
+        if not len(self):
+            return
+        for band, (column, keys) in enumerate(zip(self.hashes, self.keys)):
+            lo = np.searchsorted(column, wanted[:, band], side="left")
+            hi = np.searchsorted(column, wanted[:, band], side="right")
+            for row in np.flatnonzero(hi > lo).tolist():
+                found[row].append(keys[lo[row]:hi[row]])
+
+
+class LSHIndex:
+    """Banded MinHash LSH over integer document keys: two documents are proposed to each other when all hash values
+    of one band agree, for some band. The banding (bands x rows for the threshold) is datasketch's own choice, so the
+    proposals are those of datasketch's MinHashLSH; the storage is not. MinHashLSH keeps a Python bytes object and a
+    set per band and document, about 7 KB a document; here each band is a sorted array of 64-bit band hashes and one
+    of keys, 16 bytes a band and document (448 bytes at 28 bands), searched with binary search. New documents are
+    merged into a small sorted tail at the next query, and the tail into the main arrays once it holds more than a
+    sixteenth of them (a merge copies the arrays, so the main ones are copied rarely). Removed keys are left out of
+    answers and dropped at the next merge into the main arrays; keys are never reused."""
+
+    def __init__(self, *, threshold: float, num_perm: int) -> None:
+        self.threshold = threshold
+        self.num_perm = num_perm
+        probe = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        self.bands, self.rows = int(probe.b), int(probe.r)
+        self._main = _Bands.empty(self.bands)
+        self._tail = _Bands.empty(self.bands)
+        self._pending_keys: list[int] = []
+        self._pending_hashes: list[np.ndarray] = []
+        self._live: set[int] = set()
+        self._removed: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def __contains__(self, key: int) -> bool:
+        return key in self._live
+
+    def band_hashes(self, hash_values: np.ndarray) -> np.ndarray:
+        """One uint64 per band: the band's hash values (32-bit, as datasketch makes them) packed when a band has at
+        most two rows, so that equal hashes mean equal bands; mixed by multiplication otherwise (equal bands still
+        give equal hashes; a rare collision only adds a proposal, which the Jaccard check filters)."""
+        values = np.asarray(hash_values, dtype=np.uint64)[..., :self.bands * self.rows]
+        values = values.reshape(*values.shape[:-1], self.bands, self.rows)
+        if self.rows == 1:
+            return values[..., 0].copy()
+        if self.rows == 2:
+            return (values[..., 0] << np.uint64(32)) | values[..., 1]
+        mixed = values[..., 0].copy()
+        with np.errstate(over="ignore"):
+            for i in range(1, self.rows):
+                mixed = mixed * np.uint64(0x9E3779B97F4A7C15) + values[..., i]
+        return mixed
 
     def add(self, key: int, sig: LeanMinHash) -> None:
-        self._lsh.insert(key, sig, check_duplication=False)
+        if key in self._live or key in self._removed:
+            raise ValueError(f"key {key} was already given to the LSH index (keys are never reused)")
+        self._pending_keys.append(key)
+        self._pending_hashes.append(self.band_hashes(sig.hashvalues))
+        self._live.add(key)
 
     def remove(self, key: int) -> None:
-        if key in self._lsh:
-            self._lsh.remove(key)
+        if key in self._live:
+            self._live.discard(key)
+            self._removed.add(key)
 
     def query(self, sig: LeanMinHash) -> np.ndarray:
         """The keys the LSH proposes for `sig`, in increasing order."""
-        return np.sort(np.fromiter(self._lsh.query(sig), dtype=np.int64))
+        return self.query_many(np.asarray(sig.hashvalues)[None, :])[0]
+
+    def query_many(self, hash_values: np.ndarray) -> list[np.ndarray]:
+        """query() for each row of a matrix of hash values, with one binary search per band for all of them."""
+        self._settle()
+        wanted = self.band_hashes(np.asarray(hash_values))  # (queries, bands)
+        found: list[list[np.ndarray]] = [[] for _ in range(len(wanted))]
+        self._main.search(wanted, found)
+        self._tail.search(wanted, found)
+        removed = np.fromiter(self._removed, dtype=np.int64, count=len(self._removed))
+        answers = []
+        for parts in found:
+            keys = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+            answers.append(keys[~np.isin(keys, removed)] if len(removed) and len(keys) else keys)
+        return answers
+
+    def _settle(self) -> None:
+        """Merge the documents added since the last query into the tail, and the tail into the main arrays when
+        it has grown past TAIL_LIMIT and a sixteenth of them."""
+        if self._pending_keys:
+            keys = np.asarray(self._pending_keys, dtype=np.int64)
+            self._tail = self._tail.merged(np.vstack(self._pending_hashes).T,
+                                           np.broadcast_to(keys, (self.bands, len(keys))))
+            self._pending_keys, self._pending_hashes = [], []
+        if len(self._tail) > max(TAIL_LIMIT, len(self._main) // 16):
+            self._compact()
+
+    def _compact(self) -> None:
+        """Everything into the main arrays, removed keys dropped."""
+        main = self._main.merged(self._tail.hashes, self._tail.keys) if len(self._tail) else self._main
+        if self._removed:
+            main = main.without(np.fromiter(self._removed, dtype=np.int64, count=len(self._removed)))
+        self._main, self._tail, self._removed = main, _Bands.empty(self.bands), set()
 
     def to_bytes(self) -> bytes:
-        return pickle.dumps(self._lsh, protocol=pickle.HIGHEST_PROTOCOL)
+        self._settle()
+        self._compact()
+        buffer = io.BytesIO()
+        np.savez(buffer, layout=np.array([self.bands, self.rows, self.num_perm], dtype=np.int64),
+                 hashes=self._main.hashes, keys=self._main.keys)
+        return buffer.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes, *, threshold: float, num_perm: int) -> "LSHIndex":
-        """Only for bytes this package wrote; store.py checks their SHA-256 against the index before calling."""
-        lsh = pickle.loads(data)  # noqa: S301 - checksum verified by the caller
-        if not isinstance(lsh, MinHashLSH):
-            raise ValueError("LSH file does not hold a MinHashLSH")
-        return cls(threshold=threshold, num_perm=num_perm, lsh=lsh)
+        """Raises ValueError when the bytes are not an LSH index of this banding (the caller then rebuilds it)."""
+        index = cls(threshold=threshold, num_perm=num_perm)
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+                layout, hashes, keys = arrays["layout"], arrays["hashes"], arrays["keys"]
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"not an LSH index file ({exc})") from None
+        expected = [index.bands, index.rows, num_perm]
+        if layout.tolist() != expected or hashes.shape != keys.shape or hashes.shape[0] != index.bands:
+            raise ValueError(f"the LSH index file has banding {layout.tolist()}; this index needs {expected}")
+        index._main = _Bands(hashes.astype(np.uint64), keys.astype(np.int64))
+        index._live = set(keys[0].tolist())
+        return index

@@ -5,7 +5,7 @@ Layout of an index folder:
     manifest.json        format version, model, dimension, settings (written once, atomically)
     meta.sqlite          documents (text, sentences, sentence and document vectors, MinHash signature, terms),
                          pairs, clusters, merges, decisions, and the current generation
-    ckpt-NNNNNN/         documents.faiss, lsh.pickle: the in-memory search indexes as of generation NNNNNN
+    ckpt-NNNNNN/         documents.faiss, lsh.npz: the in-memory search indexes as of generation NNNNNN
     write.lock           held by the one writer
 
 The database is the one source of truth, and a commit is one SQLite transaction, so its cost grows with the batch,
@@ -44,7 +44,7 @@ FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 DATABASE = "meta.sqlite"
 LOCK = "write.lock"
-FILES = ("documents.faiss", "lsh.pickle")
+FILES = ("documents.faiss", "lsh.npz")
 #: a checkpoint is written once the index holds this many documents, and again whenever it has grown by
 #: CHECKPOINT_GROWTH since the last one; below, opening rebuilds the indexes from the database (a second or less).
 CHECKPOINT_MIN_DOCUMENTS = 5_000
@@ -231,7 +231,7 @@ class Store:
                 return None
         try:
             documents = VectorIndex.from_bytes(blobs["documents.faiss"], int(self.manifest["dimension"]))
-            lsh = LSHIndex.from_bytes(blobs["lsh.pickle"], threshold=lsh_threshold, num_perm=num_perm)
+            lsh = LSHIndex.from_bytes(blobs["lsh.npz"], threshold=lsh_threshold, num_perm=num_perm)
         except (RuntimeError, ValueError) as exc:
             log.warning("%s could not be read (%s); rebuilding the search indexes from the database", folder, exc)
             return None
@@ -329,7 +329,7 @@ class Store:
         staging = self.path / f".staging-{name}"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
-        blobs = {"documents.faiss": snapshot.documents.to_bytes(), "lsh.pickle": snapshot.lsh.to_bytes()}
+        blobs = {"documents.faiss": snapshot.documents.to_bytes(), "lsh.npz": snapshot.lsh.to_bytes()}
         for file, data in blobs.items():
             _write_atomic(staging / file, data)
         os.replace(staging, folder)

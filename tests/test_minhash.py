@@ -126,8 +126,58 @@ def test_lsh_bytes_round_trip(lsh):
         assert restored.query(sig(text)).tolist() == lsh.query(sig(text)).tolist()
 
 
-def test_lsh_from_bytes_rejects_other_pickles():
+def test_lsh_from_bytes_rejects_other_files_and_other_bandings(lsh):
     import pickle
 
-    with pytest.raises(ValueError, match="does not hold a MinHashLSH"):
+    with pytest.raises(ValueError, match="not an LSH index file"):
         LSHIndex.from_bytes(pickle.dumps({"not": "an index"}), threshold=0.1, num_perm=NUM_PERM)
+    with pytest.raises(ValueError, match="banding"):
+        LSHIndex.from_bytes(lsh.to_bytes(), threshold=0.5, num_perm=NUM_PERM)
+
+
+def test_lsh_refuses_a_key_given_before(lsh):
+    lsh.remove(3)
+    for key in (1, 3):
+        with pytest.raises(ValueError, match="never reused"):
+            lsh.add(key, sig(CHESS))
+
+
+@pytest.mark.parametrize("threshold", [0.2, 0.5, 0.8])  # 2 rows a band, and more (band hashes mixed)
+def test_lsh_proposes_what_datasketchs_minhashlsh_proposes(monkeypatch, threshold):
+    import random
+
+    from datasketch import MinHashLSH
+
+    import detector.minhash
+
+    monkeypatch.setattr(detector.minhash, "TAIL_LIMIT", 50)  # merge into the main arrays many times
+    rng = random.Random(threshold)
+    stories = [{f"s{s}-{w}" for w in range(12)} for s in range(60)]  # variants of few stories: many shared bands
+    sigs = [signature({w for w in rng.choice(stories) if rng.random() < 0.9} | {f"x{rng.randint(0, 20)}"}, NUM_PERM)
+            for _ in range(600)]
+    ours = LSHIndex(threshold=threshold, num_perm=NUM_PERM)
+    theirs = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+    assert (ours.bands, ours.rows) == (theirs.b, theirs.r)
+
+    def agree() -> int:
+        answers = ours.query_many(np.vstack([s.hashvalues for s in sigs]))
+        assert [a.tolist() for a in answers] == [sorted(theirs.query(s)) for s in sigs]
+        return sum(len(a) for a in answers)
+
+    for key, s in enumerate(sigs[:400]):
+        ours.add(key, s)
+        theirs.insert(key, s)
+        if key % 97 == 0:
+            agree()
+    for key in range(0, 400, 7):
+        ours.remove(key)
+        theirs.remove(key)
+    agree()
+    for key, s in enumerate(sigs[400:], start=400):
+        ours.add(key, s)
+        theirs.insert(key, s)
+    agree()
+    restored = LSHIndex.from_bytes(ours.to_bytes(), threshold=threshold, num_perm=NUM_PERM)
+    assert len(restored) == len(theirs.keys)
+    ours = restored
+    assert agree() > 2 * len(sigs)  # many proposals besides each document itself

@@ -88,7 +88,7 @@ def test_a_checkpoint_when_grown_by_a_quarter_and_only_the_newest_kept(detector_
             assert checkpoints(tmp_index) == ["ckpt-000001"]
     # each of 1 -> 2 -> 3 -> 4 documents grows the index by a quarter or more: a new checkpoint each time
     assert checkpoints(tmp_index) == ["ckpt-000004"]
-    assert sorted(p.name for p in (tmp_index / "ckpt-000004").iterdir()) == ["documents.faiss", "lsh.pickle"]
+    assert sorted(p.name for p in (tmp_index / "ckpt-000004").iterdir()) == ["documents.faiss", "lsh.npz"]
     detector.index([doc("late", "A short note on the weather in Lisbon, which was mild on Tuesday.")])
     assert checkpoints(tmp_index) == ["ckpt-000005"]  # 4 -> 5: exactly a quarter
     detector.index([doc("later", "Chess clubs in Porto meet on Thursdays from now on, the federation said.")])
@@ -190,7 +190,7 @@ def test_corrupt_database(built_index, detector_factory):
         detector_factory()
 
 
-@pytest.mark.parametrize("name", ["documents.faiss", "lsh.pickle"])
+@pytest.mark.parametrize("name", ["documents.faiss", "lsh.npz"])
 @pytest.mark.parametrize("damage", ["corrupt", "missing"])
 def test_a_damaged_checkpoint_is_rebuilt_from_the_database(detector_factory, tmp_index, checkpoint_every_commit,
                                                            name, damage, caplog):
