@@ -101,7 +101,19 @@ def compare(a: TextView, b: TextView, *, align_threshold: float, stats: TermStat
 
 
 SENTENCE_FEATURES = ("cosine", "word_jaccard", "bigram_jaccard", "term_cosine", "number_mismatch", "length_ratio",
-                     "token_set_ratio", "word_order")
+                     "token_set_ratio", "word_order", "specific")
+#: 1 when both sentences carry specific terms (a capitalised word past the first, or a number): the sentence model
+#: weighs shared wording, numbers and word order only then (scripts/calibrate.py, sentence_design).
+SPECIFIC = "specific"
+
+
+def carries_specific_terms(text: str) -> bool:
+    """A capitalised word other than the first (a name, a place, an organisation) or a digit: the marks of reporting
+    ("Shares of Mandalay closed down 8 cents") rather than of a plain description ("A man is playing a guitar")."""
+    if any(c.isdigit() for c in text):
+        return True
+    tokens = text.split()
+    return any(t[:1].isupper() and t not in ("I", "I'm", "I've", "I'd", "I'll") for t in tokens[1:])
 
 
 def _content_or_all_words(text: str) -> list[str]:
@@ -139,8 +151,8 @@ def word_order(words_a: list[str], words_b: list[str]) -> float:
 
 def sentence_features(a: str, b: str, a_vector: np.ndarray, b_vector: np.ndarray) -> dict[str, float]:
     """Evidence that two short texts (sentences) say the same thing: embedding cosine, word and word-pair overlap
-    of content words, specific terms, whether their numbers differ, relative length, fuzzy token overlap, and
-    whether the shared words keep their order."""
+    of content words, specific terms, whether their numbers differ, relative length, fuzzy token overlap, whether
+    the shared words keep their order, and whether both carry specific terms at all."""
     words_a, words_b = _content_or_all_words(a), _content_or_all_words(b)
     bigrams_a = {" ".join(words_a[i:i + 2]) for i in range(len(words_a) - 1)}
     bigrams_b = {" ".join(words_b[i:i + 2]) for i in range(len(words_b) - 1)}
@@ -154,4 +166,5 @@ def sentence_features(a: str, b: str, a_vector: np.ndarray, b_vector: np.ndarray
         "length_ratio": min(len(words_a), len(words_b)) / max(1, len(words_a), len(words_b)),
         "token_set_ratio": fuzz.token_set_ratio(a, b) / 100.0,
         "word_order": word_order(words_a, words_b),
+        SPECIFIC: float(carries_specific_terms(a) and carries_specific_terms(b)),
     }

@@ -92,10 +92,13 @@ class PairEvaluation:
     levels: dict[str, int] = field(default_factory=dict)
     #: category (a field of the input lines, when present) -> relation -> count
     relations: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: ROC AUC of the plain embedding cosine of the two texts (whole sentences, or document vectors), to compare
+    cosine_roc_auc: float | None = None
 
     def lines(self) -> list[str]:
         out = [f"pairs: {self.pairs}  positives: {self.positives}  levels: {self.levels}",
-               f"ROC AUC: {self.roc_auc:.4f}",
+               f"ROC AUC: {self.roc_auc:.4f}" + (f"  (plain embedding cosine: {self.cosine_roc_auc:.4f})"
+                                                 if self.cosine_roc_auc is not None else ""),
                f"at the shipped threshold: precision {self.precision:.4f}  recall {self.recall:.4f}  F1 {self.f1:.4f}",
                f"time: {self.seconds:.1f}s  ({self.pairs / max(self.seconds, 1e-9):.1f} pairs/s)"]
         for category, counts in sorted(self.relations.items()):
@@ -109,7 +112,8 @@ def clustering_evaluation(truth: list[str], predicted: list[str], seconds: float
 
 
 def pair_evaluation(labels: list[int], scores: list[float], same: list[bool], levels: list[str],
-                    categories: list[str | None], relations: list[str], seconds: float) -> PairEvaluation:
+                    categories: list[str | None], relations: list[str], seconds: float,
+                    cosines: list[float] | None = None) -> PairEvaluation:
     tp = sum(1 for y, s in zip(labels, same) if y and s)
     fp = sum(1 for y, s in zip(labels, same) if not y and s)
     fn = sum(1 for y, s in zip(labels, same) if y and not s)
@@ -121,7 +125,8 @@ def pair_evaluation(labels: list[int], scores: list[float], same: list[bool], le
             counts = by_category.setdefault(str(category), {})
             counts[relation] = counts.get(relation, 0) + 1
     return PairEvaluation(len(labels), sum(labels), roc_auc(labels, scores), precision, recall,
-                          _f1(precision, recall), seconds, dict(Counter(levels)), by_category)
+                          _f1(precision, recall), seconds, dict(Counter(levels)), by_category,
+                          roc_auc(labels, cosines) if cosines is not None else None)
 
 
 def evaluate_file(path: str, *, encoder=None, model: str | None = None, profile: str = "accurate", progress=None):
@@ -182,6 +187,7 @@ def evaluate_file(path: str, *, encoder=None, model: str | None = None, profile:
         return pair_evaluation([int(r["label"]) for r in rows], [s.score for s in scores],
                                [s.relation != "different" for s in scores], [s.level for s in scores],
                                [r.get("category") for r in rows], [s.relation for s in scores],
-                               time.perf_counter() - started)
+                               time.perf_counter() - started,
+                               [s.components.get("cosine", s.components.get("doc_cosine", 0.0)) for s in scores])
     raise InputError(f"{path}: lines need either `id`, `text` and `story` (documents in story clusters) or `a`, `b` "
                      f"and `label` (pairs); the first line has {sorted(fields)}")

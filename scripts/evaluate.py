@@ -11,7 +11,10 @@ clusters compared with the labels; pair sets are scored. Clough-Stevenson is tur
 task's source, label 1 when derived (cut, light, heavy), 0 when written independently (non); the category is kept,
 so the relations given to each category are shown as well. "MRPC validation, words swapped" pairs each MRPC
 validation paraphrase with a copy of it whose second sentence has two words swapped (label 0), as PAWS makes its
-hard negatives (labelled.with_swaps): the same words, another meaning.
+hard negatives (labelled.with_swaps): the same words, another meaning. "MRPC validation, one word substituted" pairs
+each with a copy whose second sentence has one word replaced by another of its kind (labelled.with_substitutions),
+as in the hard negatives of STS and SICK: almost the same words, another meaning. `--pairs NAME=FILE` adds any other
+pair file (JSON lines with `a`, `b`, `label`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from labelled import read_jsonl, with_swaps  # noqa: E402
+from labelled import read_jsonl, with_substitutions, with_swaps  # noqa: E402
 
 from detector.config import PROFILES  # noqa: E402
 from detector.evaluation import ClusteringEvaluation, evaluate_file  # noqa: E402
@@ -54,11 +57,12 @@ def clough_file(data: Path, folder: Path) -> Path:
     return path
 
 
-def swapped_file(data: Path, folder: Path) -> Path:
+def made_up_file(data: Path, folder: Path, make) -> Path:
+    """MRPC validation paraphrases, each with a negative made from it by `make` (with_swaps, with_substitutions)."""
     rows = read_jsonl(data / "mrpc_val.jsonl")
-    path = folder / "mrpc_val_swapped.jsonl"
+    path = folder / f"mrpc_val_{make.__name__}.jsonl"
     with open(path, "w", encoding="utf-8") as out:
-        for i, negative in with_swaps(rows, seed=1):
+        for i, negative in make(rows, seed=1):
             out.write(json.dumps({"a": rows[i]["a"], "b": rows[i]["b"], "label": 1}) + "\n")
             out.write(json.dumps(negative) + "\n")
     return path
@@ -69,13 +73,23 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True, help="folder with the labelled sets (../shared/data)")
     parser.add_argument("--model", default=None, help="sentence-transformers model (default: the profile's)")
     parser.add_argument("--profile", choices=list(PROFILES), default="accurate")
+    parser.add_argument("--pairs", action="append", default=[], metavar="NAME=FILE",
+                        help="another pair set to score (JSON lines: a, b, label); may be repeated")
     args = parser.parse_args()
+    extra = []
+    for spec in args.pairs:
+        name, sep, file = spec.partition("=")
+        if not sep or not Path(file).is_file():
+            parser.error(f"--pairs {spec!r}: give NAME=FILE with an existing file")
+        extra.append((name, Path(file)))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         sets = [("seeds", seeds_file(folder)), ("NewsWCL50", args.data / "newswcl50.jsonl"),
                 ("Clough-Stevenson (answer vs source)", clough_file(args.data, folder)),
                 ("MRPC validation", args.data / "mrpc_val.jsonl"),
-                ("MRPC validation, words swapped (PAWS-style)", swapped_file(args.data, folder))]
+                ("MRPC validation, words swapped (PAWS-style)", made_up_file(args.data, folder, with_swaps)),
+                ("MRPC validation, one word substituted", made_up_file(args.data, folder, with_substitutions)),
+                *extra]
         stories, pairs = [], []
         for name, path in sets:
             result = evaluate_file(str(path), model=args.model, profile=args.profile)
@@ -87,11 +101,11 @@ def main() -> None:
         print(f"| {name} | {r.documents} | {r.ari:.3f} | " + " / ".join(f"{v:.3f}" for v in r.bcubed) + " | "
               + " / ".join(f"{v:.3f}" for v in r.pairwise) + f" | {r.documents / r.seconds:.1f} |")
     print()
-    print("| pair set | pairs | ROC AUC | precision | recall | F1 | pairs/s |")
-    print("|---|---|---|---|---|---|---|")
+    print("| pair set | pairs | ROC AUC | plain cosine ROC AUC | precision | recall | F1 | pairs/s |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, r in pairs:
-        print(f"| {name} | {r.pairs} | {r.roc_auc:.3f} | {r.precision:.3f} | {r.recall:.3f} | {r.f1:.3f} | "
-              f"{r.pairs / r.seconds:.1f} |")
+        print(f"| {name} | {r.pairs} | {r.roc_auc:.3f} | {r.cosine_roc_auc:.3f} | {r.precision:.3f} | {r.recall:.3f} | "
+              f"{r.f1:.3f} | {r.pairs / r.seconds:.1f} |")
     for name, r in pairs:
         for category, counts in sorted(r.relations.items()):
             print(f"\n{name}, `{category}`: " + ", ".join(f"{k} {v}" for k, v in counts.items()))

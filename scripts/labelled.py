@@ -74,3 +74,58 @@ def with_swaps(rows: list[dict], seed: int) -> list[tuple[int, dict]]:
             if b is not None:
                 found.append((i, {"a": row["a"], "b": b, "label": 0}))
     return found
+
+
+def _replaceable(sentence: str) -> list[int]:
+    """Positions of the words substituted() may replace: names past the first word, and lower-case content words of
+    four letters or more."""
+    tokens = [_WORD.match(token).group(2) for token in sentence.split(" ")]
+    return [i for i, word in enumerate(tokens) if word.isalpha() and len(word) >= 4 and word.lower() not in STOP_WORDS
+            and (word.islower() or (i > 0 and word[:1].isupper()))]
+
+
+def substitution_vocabulary(rows: list[dict]) -> tuple[list[str], list[str]]:
+    """The names and the lower-case content words of the sentences of `rows`, for substituted()."""
+    names, others = set(), set()
+    for row in rows:
+        for sentence in (row["a"], row["b"]):
+            tokens = [_WORD.match(token).group(2) for token in sentence.split(" ")]
+            for i in _replaceable(sentence):
+                (others if tokens[i].islower() else names).add(tokens[i])
+    return sorted(names), sorted(others)
+
+
+def substituted(sentence: str, rng: random.Random, vocabulary: tuple[list[str], list[str]]) -> str | None:
+    """The sentence with one word replaced by another of the same kind (a name by a name, a lower-case content word
+    by another), punctuation kept: the wording stays almost the same, the meaning does not ("A man is playing a
+    guitar" / "... a flute"; "Smith said" / "Jones said"), the hard negatives of sets like STS and SICK. None when
+    there is nothing to replace."""
+    tokens = [_WORD.match(token).groups() for token in sentence.split(" ")]
+
+    def choices(i: int) -> list[str]:
+        return vocabulary[1] if tokens[i][1].islower() else vocabulary[0]
+
+    places = [i for i in _replaceable(sentence) if {w.lower() for w in choices(i)} - {tokens[i][1].lower()}]
+    if not places:
+        return None
+    i = rng.choice(places)
+    while True:
+        word = rng.choice(choices(i))
+        if word.lower() != tokens[i][1].lower():
+            break
+    before, _, after = tokens[i]
+    tokens[i] = (before, word, after)
+    return " ".join(b + w + a for b, w, a in tokens)
+
+
+def with_substitutions(rows: list[dict], seed: int) -> list[tuple[int, dict]]:
+    """(index of the row, a negative pair): each paraphrase pair (a, b) gives (a, b with one word replaced by
+    another from the words of `rows`)."""
+    vocabulary = substitution_vocabulary(rows)
+    found = []
+    for i, row in enumerate(rows):
+        if row["label"] == 1:
+            b = substituted(row["b"], random.Random(seed * 1_000_003 + i), vocabulary)
+            if b is not None:
+                found.append((i, {"a": row["a"], "b": b, "label": 0}))
+    return found

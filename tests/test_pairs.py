@@ -22,7 +22,7 @@ def test_single_sentences_use_the_sentence_model(fake_encoder):
     assert same.relation == "duplicate" and same.score > 0.9
     assert other.relation == "different" and other.score < 0.5
     assert set(same.components) == {"cosine", "word_jaccard", "bigram_jaccard", "term_cosine", "number_mismatch",
-                                    "length_ratio", "token_set_ratio", "word_order"}
+                                    "length_ratio", "token_set_ratio", "word_order", "specific"}
 
 
 def test_articles_use_the_document_model(fake_encoder):
@@ -76,8 +76,17 @@ def test_eval_of_pairs_counts_relations_by_category(fake_model, tmp_path: Path):
     data.write_text("".join(json.dumps({"a": a, "b": b, "label": y, "category": c}) + "\n" for a, b, y, c in rows))
     result = CliRunner().invoke(cli, ["eval", "--model", "fake-hash-encoder", str(data)])
     assert result.exit_code == 0, result.output
-    assert "ROC AUC: 1.0000" in result.stdout
+    assert "ROC AUC: 1.0000  (plain embedding cosine: " in result.stdout  # the baseline it must beat, side by side
     assert "relations of category 'unrelated': different 2" in result.stdout
+
+
+def test_pair_evaluation_gives_the_plain_cosines_roc_auc_beside_the_models():
+    from detector.evaluation import pair_evaluation
+
+    # the model ranks all three right; the cosine puts a negative above the positive
+    figures = pair_evaluation([1, 0, 0], [0.9, 0.2, 0.1], [True, False, False], ["sentence"] * 3, [None] * 3,
+                              ["rewrite", "different", "different"], 1.0, cosines=[0.5, 0.7, 0.1])
+    assert figures.roc_auc == 1.0 and figures.cosine_roc_auc == pytest.approx(0.5)
 
 
 def test_eval_refuses_unlabelled_data(fake_model, tmp_path: Path):

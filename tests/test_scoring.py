@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from conftest import TEST_PARAMS
 
+from detector.config import ScoringParams
 from detector.evidence import TermStats, Terms, term_overlap
 from detector.scoring import Scorer
 
@@ -113,3 +114,33 @@ def test_word_order_notices_swapped_words():
     swapped = sentence_features("Brazil beat Germany in the final.", "Germany beat Brazil in the final.", vector,
                                 vector)
     assert swapped["word_jaccard"] == 1.0 and swapped["word_order"] < 1.0
+
+
+def test_specific_terms_mark_reporting_not_plain_descriptions():
+    from detector.compare import carries_specific_terms, sentence_features
+
+    assert carries_specific_terms("Shares of Mandalay closed down 8 cents.")
+    assert carries_specific_terms("The talks ended, Smith said.")
+    assert carries_specific_terms("Prices rose 3 percent.")
+    assert not carries_specific_terms("A man is playing a guitar.")
+    assert not carries_specific_terms("Then I said it was fine.")  # "I" is no name
+    vector = np.ones(4, dtype=np.float32) / 2
+    assert sentence_features("Then Smith left.", "Later Jones left.", vector, vector)["specific"] == 1.0
+    assert sentence_features("Smith left.", "Jones left.", vector, vector)["specific"] == 0.0  # first words only
+    assert sentence_features("Then Smith left.", "A man left.", vector, vector)["specific"] == 0.0
+
+
+@pytest.mark.parametrize("profile", ["accurate", "fast"])
+def test_the_shipped_sentence_model_weighs_wording_only_where_both_sentences_carry_specific_terms(profile):
+    # in plain descriptions words are shared whatever the meaning ("playing a guitar" / "playing a flute"): there
+    # the cosine alone decides, and shared wording moves nothing
+    scorer = Scorer(ScoringParams.shipped(profile))
+    close = {"cosine": 0.8, "word_jaccard": 1.0, "bigram_jaccard": 1.0, "term_cosine": 1.0, "number_mismatch": 0.0,
+             "length_ratio": 1.0, "token_set_ratio": 1.0, "word_order": 1.0}
+    apart = {**close, "word_jaccard": 0.1, "bigram_jaccard": 0.0, "term_cosine": 0.0, "number_mismatch": 1.0,
+             "length_ratio": 0.5, "token_set_ratio": 0.3, "word_order": 0.5}
+    plain = [scorer.score_sentences({**features, "specific": 0.0}).probability for features in (close, apart)]
+    assert plain[0] == plain[1]
+    assert scorer.score_sentences({**close, "cosine": 0.9, "specific": 0.0}).probability > plain[0]
+    reporting = [scorer.score_sentences({**features, "specific": 1.0}).probability for features in (close, apart)]
+    assert reporting[0] > reporting[1]
