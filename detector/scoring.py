@@ -1,7 +1,9 @@
 """Evidence features -> a probability that two texts tell the same story, and a graded relation.
 
 Documents: a logistic model over the confirmation features. Sentences (both texts one sentence): a logistic model
-over pairwise products of standardised sentence features. Relations: thresholds on containment (copying) and
+over standardised sentence features and their products, each term a product of named factors ("cosine*cosine",
+"specific*word_jaccard*word_order"): the cosine always, the others only when both sentences carry specific terms
+(the 0/1 feature `specific`; scripts/calibrate.py, sentence_design). Relations: thresholds on containment (copying) and
 sentence coverage (a rewrite's sentences correspond). Every number is fitted by scripts/calibrate.py on the
 labelled development sets and shipped in params.json; nothing here is hand-tuned.
 """
