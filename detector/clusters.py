@@ -138,7 +138,8 @@ def assign_ids(groups: list[list[int]], previous: dict[int, str], next_number: i
     used: set[str] = set()
     for _, _, old, index in options:
         if index not in chosen and old not in used:
-            chosen[index], used = old, used | {old}
+            chosen[index] = old
+            used.add(old)
     cluster_of: dict[int, str] = {}
     merges: list[tuple[str, str]] = []
     for index, group in enumerate(groups):
