@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from detector import Detector, read_paths
+from detector import Detector, SentenceTransformerEncoder, read_paths
 from detector.cli import cli
 
 pytestmark = pytest.mark.model
@@ -134,3 +134,19 @@ def test_fast_model_ranks_a_paraphrase_above_an_unrelated_sentence(fast_seed_det
     v = encoder.encode(["The army captured the town on Monday.", "On Monday the town was taken by the army.",
                         "The chess final ended in a draw."])
     assert v.shape == (3, 256) and float(v[0] @ v[1]) > float(v[0] @ v[2]) + 0.1
+
+
+def test_bfloat16_vectors_agree_with_float32(real_encoder):
+    # news sentences (MRPC-like): bfloat16 matrix products must not move what alignment and scoring read
+    sentences = ["The capture of Severansk marks a pivotal moment in the conflict.",
+                 "General Valery Gerasimov reported the capture of Seversk to Vladimir Putin on December 11.",
+                 "Shares of Mandalay closed down 8 cents at $34.52 on the New York Stock Exchange."]
+    exact = SentenceTransformerEncoder(precision="float32")
+    exact._model = real_encoder._load()  # the same weights, computed in float32
+    fast = SentenceTransformerEncoder(precision="bfloat16")
+    fast._model = real_encoder._load()
+    a, b = exact.encode(sentences), fast.encode(sentences)
+    assert np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+    assert (a * b).sum(axis=1).min() > 0.999
+    pair_cosines = [(a @ a.T)[0, 1], (b @ b.T)[0, 1]]
+    assert abs(pair_cosines[0] - pair_cosines[1]) < 0.005
