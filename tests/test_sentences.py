@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from detector.sentences import MAX_WORDS, split_sentences, words
+import pysbd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from detector.sentences import MAX_WORDS, _segmenter, split_sentences, words
 
 
 def test_abbreviations_do_not_end_sentences():
@@ -63,3 +68,27 @@ def test_words_keep_inner_dots_hyphens_and_apostrophes():
 
 def test_numbers_with_thousands_separators_are_one_word():
     assert words("10,000 people and 2,500, then 3, 4") == ["10,000", "people", "and", "2,500", "then", "3", "4"]
+
+
+# pysbd's own segmenter is the oracle for the faster way of finding sentences back in the text
+STOCK = pysbd.Segmenter(language="en", clean=False)
+TRICKY = [
+    "Mr. Smith went to Washington. He arrived on Jan. 5 at 10 a.m. and left. He arrived on Jan. 5 at 10 a.m. and left.",
+    "It rained.  It rained.\tIt rained.\u00a0Then the U.S. team won 2-1 (after extra time).",
+    '"We are slowly but surely moving forward," he said. "The news about taking Severansk confirms it."',
+    "No. 1 seed lost. Co. shares fell 8 cents to $34.52. I.e. nothing. Dr. Who? Yes! ... And then... nothing.",
+    "A sentence. A sentence. A sentence.",
+]
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_sentences_are_found_back_as_pysbd_finds_them(text):
+    assert _segmenter().segment(text) == STOCK.segment(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["It rained.", "Mr. Smith left.", "U.S. troops", "said:", '"Yes."', "Then", "\n",
+                                 "  ", "Dr.", "5 p.m.", "again!", "(no)", "It rained."]), min_size=1, max_size=12))
+def test_found_back_as_pysbd_finds_them_for_any_mix(parts):
+    text = " ".join(parts).strip()
+    assert _segmenter().segment(text) == STOCK.segment(text)
