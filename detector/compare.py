@@ -13,7 +13,7 @@ import numpy as np
 from rapidfuzz import fuzz
 
 from .config import Settings
-from .encoders import Encoder
+from .encoders import Encoder, TokenEncoder
 from .evidence import (PairEvidence, Terms, TermStats, align, containment, lead_cosine, quotations_of, specific_terms,
                        term_overlap, word_ngrams)
 from .minhash import content_words, jaccard, shingles, signature
@@ -69,6 +69,13 @@ class TextView:
                    signature(shingles(text, settings.shingle_size), settings.num_perm), settings.direction())
 
 
+def encode_short_texts(encoder: Encoder, texts: list[str]) -> tuple[np.ndarray, list[np.ndarray] | None]:
+    """Whole-text vectors of short texts (sentences), with their token vectors when the encoder gives them."""
+    if isinstance(encoder, TokenEncoder):
+        return encoder.encode_with_tokens(texts)
+    return encoder.encode(texts), None
+
+
 def views_of_texts(texts: list[str], encoder: Encoder, settings: Settings) -> list[TextView]:
     """TextViews of many texts with one encoder call (the encoder batches by length)."""
     split = [split_sentences(t, settings.splitter) for t in texts]
@@ -100,8 +107,8 @@ def compare(a: TextView, b: TextView, *, align_threshold: float, stats: TermStat
     )
 
 
-SENTENCE_FEATURES = ("cosine", "word_jaccard", "bigram_jaccard", "term_cosine", "number_mismatch", "length_ratio",
-                     "token_set_ratio", "word_order", "specific")
+SENTENCE_FEATURES = ("cosine", "token_alignment", "word_jaccard", "bigram_jaccard", "term_cosine", "number_mismatch",
+                     "length_ratio", "token_set_ratio", "word_order", "specific")
 #: 1 when both sentences carry specific terms (a capitalised word past the first, or a number): the sentence model
 #: weighs shared wording, numbers and word order only then (scripts/calibrate.py, sentence_design).
 SPECIFIC = "specific"
@@ -149,16 +156,34 @@ def word_order(words_a: list[str], words_b: list[str]) -> float:
     return _common_subsequence(in_a, in_b) / min(len(in_a), len(in_b))
 
 
-def sentence_features(a: str, b: str, a_vector: np.ndarray, b_vector: np.ndarray) -> dict[str, float]:
-    """Evidence that two short texts (sentences) say the same thing: embedding cosine, word and word-pair overlap
-    of content words, specific terms, whether their numbers differ, relative length, fuzzy token overlap, whether
-    the shared words keep their order, and whether both carry specific terms at all."""
+def token_alignment(a: np.ndarray, b: np.ndarray) -> float:
+    """How well the tokens of two sentences find each other (BERTScore's F1, Zhang et al. 2020, without idf
+    weights): each token's best cosine among the other sentence's tokens, averaged per side (precision, recall),
+    and their harmonic mean. Rows are L2-normalised token vectors in context; 0 when a side has none. A pooled
+    sentence vector blurs which words carry the meaning; matching token by token keeps more of it."""
+    if len(a) == 0 or len(b) == 0:
+        return 0.0
+    sims = cosine_matrix(a, b)
+    precision, recall = float(sims.max(axis=1).mean()), float(sims.max(axis=0).mean())
+    if precision + recall <= 0:
+        return 0.0
+    return 2 * precision * recall / (precision + recall)
+
+
+def sentence_features(a: str, b: str, a_vector: np.ndarray, b_vector: np.ndarray,
+                      tokens: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, float]:
+    """Evidence that two short texts (sentences) say the same thing: embedding cosine, token alignment, word and
+    word-pair overlap of content words, specific terms, whether their numbers differ, relative length, fuzzy token
+    overlap, whether the shared words keep their order, and whether both carry specific terms at all. `tokens`:
+    the two sides' token vectors (TokenEncoder); without them, token alignment is taken to be the cosine."""
+    cosine = float(cosine_from_inner_product(np.float32(a_vector @ b_vector)))
     words_a, words_b = _content_or_all_words(a), _content_or_all_words(b)
     bigrams_a = {" ".join(words_a[i:i + 2]) for i in range(len(words_a) - 1)}
     bigrams_b = {" ".join(words_b[i:i + 2]) for i in range(len(words_b) - 1)}
     numbers_a, numbers_b = set(_NUMBER.findall(a)), set(_NUMBER.findall(b))
     return {
-        "cosine": float(cosine_from_inner_product(np.float32(a_vector @ b_vector))),
+        "cosine": cosine,
+        "token_alignment": cosine if tokens is None else token_alignment(*tokens),
         "word_jaccard": _jaccard(set(words_a), set(words_b)),
         "bigram_jaccard": _jaccard(bigrams_a, bigrams_b),
         "term_cosine": term_overlap(specific_terms([a]), specific_terms([b])).score,

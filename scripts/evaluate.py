@@ -1,6 +1,6 @@
 """Run `detector eval` over the seeds and every labelled set, and print a Markdown table of the figures.
 
-    python scripts/evaluate.py --data ../shared/data [--profile accurate|fast] [--model NAME]
+    python scripts/evaluate.py --data ../shared/data [--profile accurate|fast] [--model NAME] [--set NAME=FILE ...]
 
 The shipped parameters were fitted on NewsWCL50, Clough-Stevenson and MRPC train (scripts/calibrate.py), so the
 figures for the first two are in-sample; calibrate.py prints their cross-validated counterparts. MRPC validation and
@@ -13,8 +13,8 @@ so the relations given to each category are shown as well. "MRPC validation, wor
 validation paraphrase with a copy of it whose second sentence has two words swapped (label 0), as PAWS makes its
 hard negatives (labelled.with_swaps): the same words, another meaning. "MRPC validation, one word substituted" pairs
 each with a copy whose second sentence has one word replaced by another of its kind (labelled.with_substitutions),
-as in the hard negatives of STS and SICK: almost the same words, another meaning. `--pairs NAME=FILE` adds any other
-pair file (JSON lines with `a`, `b`, `label`).
+as in the hard negatives of STS and SICK: almost the same words, another meaning. `--set NAME=FILE` (or `--pairs`)
+adds any other labelled file: a story set (JSON lines with `id`, `text`, `story`) or a pair set (`a`, `b`, `label`).
 """
 
 from __future__ import annotations
@@ -73,14 +73,15 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True, help="folder with the labelled sets (../shared/data)")
     parser.add_argument("--model", default=None, help="sentence-transformers model (default: the profile's)")
     parser.add_argument("--profile", choices=list(PROFILES), default="accurate")
-    parser.add_argument("--pairs", action="append", default=[], metavar="NAME=FILE",
-                        help="another pair set to score (JSON lines: a, b, label); may be repeated")
+    parser.add_argument("--set", "--pairs", dest="sets", action="append", default=[], metavar="NAME=FILE",
+                        help="another labelled set: a story set (JSON lines: id, text, story) or a pair set (a, b, "
+                             "label); may be repeated")
     args = parser.parse_args()
     extra = []
-    for spec in args.pairs:
+    for spec in args.sets:
         name, sep, file = spec.partition("=")
         if not sep or not Path(file).is_file():
-            parser.error(f"--pairs {spec!r}: give NAME=FILE with an existing file")
+            parser.error(f"--set {spec!r}: give NAME=FILE with an existing file")
         extra.append((name, Path(file)))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

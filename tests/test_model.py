@@ -150,3 +150,17 @@ def test_bfloat16_vectors_agree_with_float32(real_encoder):
     assert (a * b).sum(axis=1).min() > 0.999
     pair_cosines = [(a @ a.T)[0, 1], (b @ b.T)[0, 1]]
     assert abs(pair_cosines[0] - pair_cosines[1]) < 0.005
+
+
+def test_sentence_pairs_align_their_tokens_with_the_real_model(real_encoder):
+    from detector.pairs import score_pairs
+
+    # a news paraphrase (MRPC style) and an unrelated sentence
+    source = "The company's shares fell 8 cents to $34.52 on the New York Stock Exchange on Friday."
+    paraphrase = "On Friday the company's stock dropped 8 cents, to $34.52, in New York Stock Exchange trading."
+    unrelated = "Heavy rain flooded the lower town overnight and schools stayed closed."
+    close, apart = score_pairs([(source, paraphrase), (source, unrelated)], encoder=real_encoder)
+    assert (close.level, apart.level) == ("sentence", "sentence")
+    assert 0.0 < apart.components["token_alignment"] < close.components["token_alignment"] <= 1.0
+    assert close.components["token_alignment"] != close.components["cosine"]  # from the tokens, not the fallback
+    assert close.score > 0.5 > apart.score

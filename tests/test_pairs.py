@@ -21,8 +21,10 @@ def test_single_sentences_use_the_sentence_model(fake_encoder):
     assert (same.level, other.level) == ("sentence", "sentence")
     assert same.relation == "duplicate" and same.score > 0.9
     assert other.relation == "different" and other.score < 0.5
-    assert set(same.components) == {"cosine", "word_jaccard", "bigram_jaccard", "term_cosine", "number_mismatch",
-                                    "length_ratio", "token_set_ratio", "word_order", "specific"}
+    assert set(same.components) == {"cosine", "token_alignment", "word_jaccard", "bigram_jaccard", "term_cosine",
+                                    "number_mismatch", "length_ratio", "token_set_ratio", "word_order", "specific"}
+    # the fake encoder gives no token vectors: token alignment is then the cosine
+    assert other.components["token_alignment"] == other.components["cosine"]
 
 
 def test_articles_use_the_document_model(fake_encoder):

@@ -133,14 +133,31 @@ def test_specific_terms_mark_reporting_not_plain_descriptions():
 @pytest.mark.parametrize("profile", ["accurate", "fast"])
 def test_the_shipped_sentence_model_weighs_wording_only_where_both_sentences_carry_specific_terms(profile):
     # in plain descriptions words are shared whatever the meaning ("playing a guitar" / "playing a flute"): there
-    # the cosine alone decides, and shared wording moves nothing
+    # what the encoder says (cosine, token alignment) alone decides, and shared wording moves nothing
     scorer = Scorer(ScoringParams.shipped(profile))
-    close = {"cosine": 0.8, "word_jaccard": 1.0, "bigram_jaccard": 1.0, "term_cosine": 1.0, "number_mismatch": 0.0,
-             "length_ratio": 1.0, "token_set_ratio": 1.0, "word_order": 1.0}
+    close = {"cosine": 0.8, "token_alignment": 0.8, "word_jaccard": 1.0, "bigram_jaccard": 1.0, "term_cosine": 1.0,
+             "number_mismatch": 0.0, "length_ratio": 1.0, "token_set_ratio": 1.0, "word_order": 1.0}
     apart = {**close, "word_jaccard": 0.1, "bigram_jaccard": 0.0, "term_cosine": 0.0, "number_mismatch": 1.0,
              "length_ratio": 0.5, "token_set_ratio": 0.3, "word_order": 0.5}
     plain = [scorer.score_sentences({**features, "specific": 0.0}).probability for features in (close, apart)]
     assert plain[0] == plain[1]
     assert scorer.score_sentences({**close, "cosine": 0.9, "specific": 0.0}).probability > plain[0]
+    assert scorer.score_sentences({**close, "token_alignment": 0.9, "specific": 0.0}).probability > plain[0]
     reporting = [scorer.score_sentences({**features, "specific": 1.0}).probability for features in (close, apart)]
     assert reporting[0] > reporting[1]
+
+
+def test_token_alignment_matches_tokens_both_ways():
+    from detector.compare import sentence_features, token_alignment
+
+    e = np.eye(4, dtype=np.float32)
+    assert token_alignment(e[:3], e[[2, 0, 1]]) == pytest.approx(1.0)  # the same tokens in any order
+    assert token_alignment(e[:2], e[2:]) == 0.0  # nothing in common
+    # one side's tokens all found, half of the other's: precision 1, recall 1/2, F1 2/3
+    assert token_alignment(e[:1], e[:2]) == pytest.approx(2 / 3)
+    assert token_alignment(e[:2], e[:1]) == token_alignment(e[:1], e[:2])
+    assert token_alignment(e[:0], e[:2]) == 0.0
+    vector = np.ones(4, dtype=np.float32) / 2
+    assert sentence_features("A man left.", "A man left.", vector, vector)["token_alignment"] == pytest.approx(1.0)
+    with_tokens = sentence_features("A man left.", "A dog sat.", vector, vector, (e[:3], e[[0, 3, 2]]))
+    assert with_tokens["token_alignment"] == pytest.approx(2 / 3)
