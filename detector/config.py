@@ -37,13 +37,18 @@ class Profile:
     remove_common_direction: bool = False
 
 
+# The neighbour floors keep 95% of the same-event pairs of NewsWCL50 briefs (articles cut to their first 2, 3 or 5
+# sentences: a short report's document vector, the mean of a few sentences, wanders further than a long one's) and
+# every same-event pair of the full articles; the neighbour count, not the floor, bounds the cost (scripts/
+# calibrate.py prints and records the figures and the suggested floor).
 PROFILES = {
-    "accurate": Profile("accurate", DEFAULT_MODEL, "pysbd", "params.json", 0.6,
+    # full articles: same-event pairs from 0.70; briefs: 5th percentile 0.55 (2 sentences)
+    "accurate": Profile("accurate", DEFAULT_MODEL, "pysbd", "params.json", 0.55,
                         "MiniLM sentence embeddings of every sentence, pysbd sentences"),
     # static-model document vectors crowd together (NewsWCL50's other-event pairs: median cosine 0.79); without
-    # their common direction they spread (median 0.31), and the floor is set below every NewsWCL50 same-event pair
-    # (lowest 0.553) and every derived Clough-Stevenson answer (0.607)
-    "fast": Profile("fast", FAST_MODEL, "blingfire", "params-fast.json", 0.5,
+    # their common direction they spread (median 0.31); full articles: same-event pairs from 0.55; briefs: 5th
+    # percentile 0.41 (3 sentences)
+    "fast": Profile("fast", FAST_MODEL, "blingfire", "params-fast.json", 0.4,
                     "static embeddings distilled from MiniLM (model2vec), blingfire sentences",
                     remove_common_direction=True),
 }
@@ -128,9 +133,8 @@ class Settings:
     lsh_threshold: float = 0.2
     #: nearest documents by embedding considered as candidates for each new document.
     neighbors: int = 20
-    #: document cosine below which a nearest document is not a candidate: below every same-event pair of NewsWCL50
-    #: (lowest 0.70) and every derived Clough-Stevenson answer (0.71; one answer copied from another article: 0.55).
-    neighbor_min_cosine: float = 0.6
+    #: document cosine below which a nearest document is not a candidate (the profile's: see PROFILES).
+    neighbor_min_cosine: float = 0.55
     #: a unit vector removed from every document vector before documents are compared (the profile's fitted common
     #: direction, recorded in the manifest so an index keeps the one it was built with), or None.
     common_direction: tuple[float, ...] | None = None
