@@ -86,3 +86,16 @@ def test_the_readme_python_examples_use_real_names():
     for name in re.findall(r"^from detector import (.+)$", text, flags=re.MULTILINE):
         for item in name.split(","):
             assert hasattr(detector, item.strip()), item
+
+
+def test_every_profiles_parameters_ship_in_the_package():
+    # an installed (not editable) package holds only the data files pyproject.toml declares
+    import fnmatch
+    import tomllib
+
+    from detector.config import PROFILES
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["detector"]
+    for profile in PROFILES.values():
+        assert any(fnmatch.fnmatch(profile.params_file, pattern) for pattern in declared), profile.params_file
+        assert (ROOT / "detector" / profile.params_file).is_file()
