@@ -6,6 +6,7 @@ Used by the Detector for indexed documents and queries, and directly for texts t
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 
@@ -71,9 +72,17 @@ class TextView:
 
 def encode_short_texts(encoder: Encoder, texts: list[str]) -> tuple[np.ndarray, list[np.ndarray] | None]:
     """Whole-text vectors of short texts (sentences), with their token vectors when the encoder gives them."""
-    if isinstance(encoder, TokenEncoder):
-        return encoder.encode_with_tokens(texts)
-    return encoder.encode(texts), None
+    vectors, tokens = encoder.encode_with_tokens(texts) if isinstance(encoder, TokenEncoder) else (
+        encoder.encode(texts), None)
+    if tokens is None and encoder.name not in _WARNED:
+        _WARNED.add(encoder.name)
+        logging.getLogger(__name__).warning(
+            "the encoder %r gives no token vectors: token alignment is taken to be the cosine, which the sentence "
+            "model was not fitted on, so scores of short texts are only approximate", encoder.name)
+    return vectors, tokens
+
+
+_WARNED: set[str] = set()  # encoders already warned about (once a process)
 
 
 def views_of_texts(texts: list[str], encoder: Encoder, settings: Settings) -> list[TextView]:
@@ -164,7 +173,8 @@ def token_alignment(a: np.ndarray, b: np.ndarray) -> float:
     if len(a) == 0 or len(b) == 0:
         return 0.0
     sims = cosine_matrix(a, b)
-    precision, recall = float(sims.max(axis=1).mean()), float(sims.max(axis=0).mean())
+    # a side whose tokens point away from the other's on average has found nothing: 0, not a negative F1
+    precision, recall = max(0.0, float(sims.max(axis=1).mean())), max(0.0, float(sims.max(axis=0).mean()))
     if precision + recall <= 0:
         return 0.0
     return 2 * precision * recall / (precision + recall)

@@ -39,11 +39,11 @@ class Profile:
 
 # The neighbour floors keep 95% of the same-event pairs of NewsWCL50 briefs (articles cut to their first 2, 3 or 5
 # sentences: a short report's document vector, the mean of a few sentences, wanders further than a long one's) and
-# every same-event pair of the full articles; the neighbour count, not the floor, bounds the cost (scripts/
-# calibrate.py prints and records the figures and the suggested floor).
+# every same-event pair of the full articles, rounded down to 0.05; the neighbour count, not the floor, bounds the
+# cost (scripts/calibrate.py prints and records the figures and the floor this rule suggests).
 PROFILES = {
-    # full articles: same-event pairs from 0.70; briefs: 5th percentile 0.55 (2 sentences)
-    "accurate": Profile("accurate", DEFAULT_MODEL, "pysbd", "params.json", 0.55,
+    # full articles: same-event pairs from 0.70; briefs: 5th percentile 0.5499 (2 sentences)
+    "accurate": Profile("accurate", DEFAULT_MODEL, "pysbd", "params.json", 0.5,
                         "MiniLM sentence embeddings of every sentence, pysbd sentences"),
     # static-model document vectors crowd together (NewsWCL50's other-event pairs: median cosine 0.79); without
     # their common direction they spread (median 0.31); full articles: same-event pairs from 0.55; briefs: 5th
@@ -134,7 +134,7 @@ class Settings:
     #: nearest documents by embedding considered as candidates for each new document.
     neighbors: int = 20
     #: document cosine below which a nearest document is not a candidate (the profile's: see PROFILES).
-    neighbor_min_cosine: float = 0.55
+    neighbor_min_cosine: float = PROFILES[DEFAULT_PROFILE].neighbor_min_cosine
     #: a unit vector removed from every document vector before documents are compared (the profile's fitted common
     #: direction, recorded in the manifest so an index keeps the one it was built with), or None.
     common_direction: tuple[float, ...] | None = None

@@ -10,6 +10,7 @@ import numpy as np
 
 from .config import DEFAULT_MODEL, FAST_MODEL
 from .errors import DetectorError
+from .vectors import normalise_rows
 
 #: PCA dimensions of the distilled static model (model2vec's default): half of MiniLM's 384, little lost.
 FAST_MODEL_DIMENSIONS = 256
@@ -34,18 +35,13 @@ class Encoder(Protocol):
 
 @runtime_checkable
 class TokenEncoder(Encoder, Protocol):
-    """An encoder that also gives each sentence's token vectors (for token alignment, compare.token_alignment)."""
+    """An encoder that can also give each sentence's token vectors (for token alignment, compare.token_alignment)."""
 
-    def encode_with_tokens(self, sentences: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """The sentence vectors (as encode) and, per sentence, its L2-normalised token vectors (special tokens
-        left out), in one pass."""
+    def encode_with_tokens(self, sentences: list[str]) -> tuple[np.ndarray, list[np.ndarray] | None]:
+        """The sentence vectors (as encode) and, per sentence, its L2-normalised token vectors (the marks a
+        tokenizer adds around a text left out, unknown tokens kept), in one pass; None for the tokens when this
+        model has none to give."""
         ...
-
-
-def unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """Each row scaled to length 1 (a zero row stays zero)."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
 def bundled_model_path() -> Path:
@@ -66,14 +62,16 @@ class SentenceTransformerEncoder:
     def __init__(self, name: str = DEFAULT_MODEL, *, batch_size: int = 32, precision: str | None = None) -> None:
         self.name = name
         self.batch_size = batch_size
-        self._precision = check_precision(precision)
+        self._precision = precision
         self._model = None
 
     @property
     def precision(self) -> str:
-        """"bfloat16" or "float32", decided on first use ("auto" asks the CPU, which imports torch)."""
-        if self._precision == "auto":
-            self._precision = "bfloat16" if native_bfloat16() else "float32"
+        """"bfloat16" or "float32", decided on first use, so that commands that never encode are not refused
+        over it ("auto" asks the CPU, which imports torch)."""
+        if self._precision not in ("bfloat16", "float32"):
+            chosen = check_precision(self._precision)
+            self._precision = chosen if chosen != "auto" else "bfloat16" if native_bfloat16() else "float32"
         return self._precision
 
     def _load(self):
@@ -108,23 +106,28 @@ class SentenceTransformerEncoder:
         with self._computing():
             vectors = self._load().encode(sentences, batch_size=self.batch_size, normalize_embeddings=True,
                                           convert_to_numpy=True, show_progress_bar=False)
-        return unit_rows(vectors)
+        return normalise_rows(vectors)
 
-    def encode_with_tokens(self, sentences: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+    def encode_with_tokens(self, sentences: list[str]) -> tuple[np.ndarray, list[np.ndarray] | None]:
         if not sentences:
             return np.zeros((0, self.dimension), dtype=np.float32), []
         import torch
 
         model = self._load()
-        special = torch.tensor(sorted(set(model.tokenizer.all_special_ids)))
+        marks = _added_marks(getattr(model, "tokenizer", None))
+        if marks is None:  # not a transformer with a Hugging Face tokenizer (a static embedding model, say)
+            return self.encode(sentences), None
         with self._computing():
             outputs = model.encode(sentences, batch_size=self.batch_size, output_value=None, show_progress_bar=False)
+        if not all(key in outputs[0] for key in ("token_embeddings", "attention_mask", "input_ids")):
+            return self.encode(sentences), None
+        marks = torch.tensor(marks, dtype=torch.long)
         vectors, tokens = [], []
         for out in outputs:
             vectors.append(out["sentence_embedding"].float().numpy())
-            keep = out["attention_mask"].bool() & ~torch.isin(out["input_ids"], special)
-            tokens.append(unit_rows(out["token_embeddings"][keep].float().numpy()))
-        return unit_rows(np.vstack(vectors)), tokens
+            keep = out["attention_mask"].bool() & ~torch.isin(out["input_ids"], marks)
+            tokens.append(normalise_rows(out["token_embeddings"][keep].float().numpy()))
+        return normalise_rows(np.vstack(vectors)), tokens
 
     def _computing(self):
         """Inference only, in the chosen precision. bfloat16 on this machine's AMX: 2x the sentences a second of
@@ -138,6 +141,17 @@ class SentenceTransformerEncoder:
         stack.enter_context(torch.inference_mode())
         stack.enter_context(torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bfloat16"))
         return stack
+
+
+def _added_marks(tokenizer) -> list[int] | None:
+    """The ids of the marks a Hugging Face tokenizer adds around a text or pads it with ([CLS], [SEP], <s>, </s>,
+    padding), which say nothing of the text; the unknown token is kept: it stands for a word. None when the
+    tokenizer is not one of these."""
+    if tokenizer is None or not hasattr(tokenizer, "unk_token_id"):
+        return None
+    names = ("cls_token_id", "sep_token_id", "pad_token_id", "bos_token_id", "eos_token_id", "mask_token_id")
+    found = {getattr(tokenizer, name, None) for name in names} - {None, tokenizer.unk_token_id}
+    return sorted(found)
 
 
 def check_precision(precision: str | None = None) -> str:
@@ -230,13 +244,13 @@ class StaticEncoder:
     def encode(self, sentences: list[str]) -> np.ndarray:
         if not sentences:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        return unit_rows(self._load().encode(sentences, show_progress_bar=False))
+        return normalise_rows(self._load().encode(sentences, show_progress_bar=False))
 
-    def encode_with_tokens(self, sentences: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+    def encode_with_tokens(self, sentences: list[str]) -> tuple[np.ndarray, list[np.ndarray] | None]:
         if not sentences:
             return np.zeros((0, self.dimension), dtype=np.float32), []
         model = self._load()
-        tokens = [unit_rows(t.reshape(-1, model.dim)) for t in model.encode_as_sequence(sentences)]
+        tokens = [normalise_rows(t.reshape(-1, model.dim)) for t in model.encode_as_sequence(sentences)]
         return self.encode(sentences), tokens
 
 

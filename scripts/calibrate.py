@@ -277,9 +277,11 @@ def neighbour_floor_figures(pairs, views: dict, floor: float, direction: np.ndar
     """Document cosines (as the index compares them) of the labelled pairs, against the profile's neighbour floor:
     the lowest same-event / derived pair, and the share of the other pairs at or above the floor; the same for
     NewsWCL50 cut to briefs (BRIEF_SENTENCES), whose document vectors, the mean of a few sentences, wander further.
-    `suggested`: the 5th percentile of same-event briefs' cosines, rounded down to 0.05 (the floor keeps 95% of
-    them, and the neighbour count, not the floor, bounds the cost)."""
+    `suggested`: the lowest 5th percentile of same-event briefs' cosines (each length apart), or the lowest
+    same-event pair of the full articles if lower, rounded down to 0.05: the floor keeps 95% of the same-event
+    briefs and every same-event article (the neighbour count, not the floor, bounds the cost)."""
     report = {"floor": floor}
+    bounds = []  # the exact values the suggestion rests on
 
     def figures_of(cosines: np.ndarray) -> dict:
         return {"lowest": round(float(cosines.min()), 3), "p5": round(float(np.percentile(cosines, 5)), 3),
@@ -289,18 +291,19 @@ def neighbour_floor_figures(pairs, views: dict, floor: float, direction: np.ndar
     for dataset, kind, label in (("newswcl50", "same", 1), ("newswcl50", "other", 0),
                                  ("clough_stevenson", "derived", 1), ("clough_stevenson", "non", 0)):
         chosen = [p for p in pairs if p.dataset == dataset and p.label == label]
-        report[f"{dataset}:{kind}"] = figures_of(np.array([float(views[p.a].vector @ views[p.b].vector)
-                                                           for p in chosen]))
+        cosines = np.array([float(views[p.a].vector @ views[p.b].vector) for p in chosen])
+        report[f"{dataset}:{kind}"] = figures_of(cosines)
+        if (dataset, kind) == ("newswcl50", "same"):
+            bounds.append(float(cosines.min()))
     news = [p for p in pairs if p.dataset == "newswcl50"]
-    fifths = []
     for k in BRIEF_SENTENCES:
         brief = {i: document_vector(views[i].vectors[:k], direction) for p in news for i in (p.a, p.b)}
         for kind, label in (("same", 1), ("other", 0)):
-            found = figures_of(np.array([float(brief[p.a] @ brief[p.b]) for p in news if p.label == label]))
-            report[f"newswcl50 briefs of {k} sentences:{kind}"] = found
+            cosines = np.array([float(brief[p.a] @ brief[p.b]) for p in news if p.label == label])
+            report[f"newswcl50 briefs of {k} sentences:{kind}"] = figures_of(cosines)
             if label:
-                fifths.append(found["p5"])
-    report["suggested"] = float(np.floor(min(fifths) * 20) / 20)
+                bounds.append(float(np.percentile(cosines, 5)))
+    report["suggested"] = round(float(np.floor(min(bounds) * 20) / 20), 2)
     return report
 
 

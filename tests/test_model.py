@@ -164,3 +164,13 @@ def test_sentence_pairs_align_their_tokens_with_the_real_model(real_encoder):
     assert 0.0 < apart.components["token_alignment"] < close.components["token_alignment"] <= 1.0
     assert close.components["token_alignment"] != close.components["cosine"]  # from the tokens, not the fallback
     assert close.score > 0.5 > apart.score
+
+
+def test_unknown_tokens_count_in_token_alignment(real_encoder):
+    # emoji are [UNK] to MiniLM's tokenizer (three of them make one [UNK]): a word of the text, not a mark added
+    # around it
+    vectors, tokens = real_encoder.encode_with_tokens(["🔥🔥🔥", "[CLS] is written here"])
+    assert len(tokens[0]) == 1
+    from detector.compare import token_alignment
+
+    assert token_alignment(tokens[0], tokens[0]) == pytest.approx(1.0, abs=1e-5)

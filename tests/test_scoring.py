@@ -157,6 +157,9 @@ def test_token_alignment_matches_tokens_both_ways():
     assert token_alignment(e[:1], e[:2]) == pytest.approx(2 / 3)
     assert token_alignment(e[:2], e[:1]) == token_alignment(e[:1], e[:2])
     assert token_alignment(e[:0], e[:2]) == 0.0
+    # tokens pointing away from each other found nothing: 0, never a negative or exploding F1
+    assert token_alignment(e[:1], -e[:1]) == 0.0
+    assert token_alignment(np.array([[0.6, 0.8, 0, 0]], dtype=np.float32), -e[:2]) == 0.0
     vector = np.ones(4, dtype=np.float32) / 2
     assert sentence_features("A man left.", "A man left.", vector, vector)["token_alignment"] == pytest.approx(1.0)
     with_tokens = sentence_features("A man left.", "A dog sat.", vector, vector, (e[:3], e[[0, 3, 2]]))
