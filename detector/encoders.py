@@ -106,7 +106,7 @@ class SentenceTransformerEncoder:
         with self._computing():
             vectors = self._load().encode(sentences, batch_size=self.batch_size, normalize_embeddings=True,
                                           convert_to_numpy=True, show_progress_bar=False)
-        return normalise_rows(vectors)
+        return normalise_rows(vectors)  # again in float32: under bfloat16 the library normalised bfloat16 rows
 
     def encode_with_tokens(self, sentences: list[str]) -> tuple[np.ndarray, list[np.ndarray] | None]:
         if not sentences:
@@ -119,15 +119,15 @@ class SentenceTransformerEncoder:
             return self.encode(sentences), None
         with self._computing():
             outputs = model.encode(sentences, batch_size=self.batch_size, output_value=None, show_progress_bar=False)
+        vectors = normalise_rows(np.vstack([out["sentence_embedding"].float().numpy() for out in outputs]))
         if not all(key in outputs[0] for key in ("token_embeddings", "attention_mask", "input_ids")):
-            return self.encode(sentences), None
+            return vectors, None  # the sentence vectors of this pass serve; no second pass for them
         marks = torch.tensor(marks, dtype=torch.long)
-        vectors, tokens = [], []
+        tokens = []
         for out in outputs:
-            vectors.append(out["sentence_embedding"].float().numpy())
             keep = out["attention_mask"].bool() & ~torch.isin(out["input_ids"], marks)
             tokens.append(normalise_rows(out["token_embeddings"][keep].float().numpy()))
-        return normalise_rows(np.vstack(vectors)), tokens
+        return vectors, tokens
 
     def _computing(self):
         """Inference only, in the chosen precision. bfloat16 on this machine's AMX: 2x the sentences a second of

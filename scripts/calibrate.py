@@ -32,9 +32,9 @@ accurate, params-fast.json for fast. The same method fits both.
    other folds' stories.
 7. common_direction (profiles that remove it from document vectors: fast): the normalised mean of the MRPC train
    sentence vectors. The neighbour floor of each profile (detector/config.py) keeps 95% of same-event pairs of
-   NewsWCL50 briefs (articles cut to their first 2, 3 or 5 sentences): the figures it rests on (lowest and 5th
-   percentile same-event and derived document cosines, full and brief) are printed and recorded, with the
-   suggested floor.
+   NewsWCL50 briefs (articles cut to their first 2, 3 or 5 sentences) and every same-event pair of the full
+   articles: the figures it rests on (lowest and 5th percentile same-event and derived document cosines, full and
+   brief) are printed and recorded, with the suggested floor.
 """
 
 from __future__ import annotations
