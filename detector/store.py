@@ -112,6 +112,11 @@ class Store:
         self._db.executescript(SCHEMA)
         self._lock = FileLock(str(path / LOCK))
         self._writing = False
+        #: term_df()'s answer kept in memory and kept up to date by this store's own writes: (the generation it
+        #: was read at, distinct texts, term -> df). Reading it from the database costs a scan of every document
+        #: and every term, and indexing asks for it once a batch. Another process's commit changes the
+        #: generation (the copy is then read again); a rollback drops it.
+        self._df: tuple[int, int, dict[str, int]] | None = None
 
     # ---- opening -------------------------------------------------------------------------------------------
     @classmethod
@@ -269,6 +274,7 @@ class Store:
                 yield
             except BaseException:
                 self._db.execute("ROLLBACK")
+                self._df = None  # it may hold the rolled-back changes
                 raise
             else:
                 self._db.execute("COMMIT")
@@ -302,6 +308,8 @@ class Store:
             checkpoint = self._write_checkpoint(snapshot, f"ckpt-{generation:06d}")
         self._db.execute("COMMIT")
         snapshot.generation = generation
+        if self._df is not None:  # it holds this transaction's changes: now those of `generation`
+            self._df = (generation, *self._df[1:])
         self._db.execute("BEGIN IMMEDIATE")
         if checkpoint is not None:
             self._remove_stale_checkpoints(keep=checkpoint)
@@ -421,6 +429,11 @@ class Store:
             self._db.executemany(
                 "INSERT INTO term_df (term, df) VALUES (?, 1) ON CONFLICT(term) DO UPDATE SET df = df + 1",
                 [(t,) for t in terms["counts"]])
+            if self._df is not None:
+                generation, texts, df = self._df
+                for t in terms["counts"]:
+                    df[t] = df.get(t, 0) + 1
+                self._df = (generation, texts + 1, df)
         cursor = self._db.execute(
             "INSERT INTO documents (id, seq, content_hash, text, metadata, published, signature, terms, sentences, "
             "n_sentences, sentence_vectors, vector, indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -434,9 +447,12 @@ class Store:
         return json.loads(row[0]) if row else {"counts": {}, "spelling": {}}
 
     def term_df(self) -> tuple[int, dict[str, int]]:
-        """(distinct texts, term -> how many of them hold it)."""
-        texts = int(self._db.execute("SELECT COUNT(DISTINCT content_hash) FROM documents").fetchone()[0])
-        return texts, {t: df for t, df in self._db.execute("SELECT term, df FROM term_df")}
+        """(distinct texts, term -> how many of them hold it); the dict is the caller's own (a copy)."""
+        generation = self.generation
+        if self._df is None or self._df[0] != generation:
+            texts = int(self._db.execute("SELECT COUNT(DISTINCT content_hash) FROM documents").fetchone()[0])
+            self._df = (generation, texts, {t: df for t, df in self._db.execute("SELECT term, df FROM term_df")})
+        return self._df[1], dict(self._df[2])
 
     def update_metadata(self, key: int, metadata: dict[str, Any], published: str | None) -> None:
         self._db.execute("UPDATE documents SET metadata = ?, published = ? WHERE key = ?",
@@ -451,7 +467,15 @@ class Store:
             if not others:
                 terms = list(json.loads(row[1]).get("counts", {}))
                 self._db.executemany("UPDATE term_df SET df = df - 1 WHERE term = ?", [(t,) for t in terms])
-                self._db.execute("DELETE FROM term_df WHERE df <= 0")
+                self._db.executemany("DELETE FROM term_df WHERE term = ? AND df <= 0", [(t,) for t in terms])
+                if self._df is not None:
+                    generation, texts, df = self._df
+                    for t in terms:
+                        if df.get(t, 0) <= 1:
+                            df.pop(t, None)
+                        else:
+                            df[t] -= 1
+                    self._df = (generation, texts - 1, df)
         self._db.execute("DELETE FROM pairs WHERE a_key = ? OR b_key = ?", (key, key))
         self._db.execute("DELETE FROM clusters WHERE doc_key = ?", (key,))
         self._db.execute("DELETE FROM decisions WHERE doc_key = ?", (key,))

@@ -1,6 +1,7 @@
 """How each stage's cost grows with the index: grow one index step by step and print a row per step.
 
     python scripts/scale.py --data ../shared/data --to 200000 [--step 10000] [--index PATH] [--profile fast]
+                            [--spliced]
 
 The corpus is scripts/benchmark.py's (the dedup stream, then articles composed of real sentences with copies and
 paraphrases). With --index, an existing index grown by an earlier run is taken up where it stopped (its documents
@@ -65,9 +66,12 @@ def main() -> None:
     parser.add_argument("--step", type=int, default=10_000, help="documents added per row")
     parser.add_argument("--index", type=Path, default=None, help="index to grow (taken up where it stopped)")
     parser.add_argument("--profile", default="fast")
+    parser.add_argument("--spliced", action="store_true",
+                        help="compose sentences of two real half sentences (articles then share whole sentences "
+                             "about as rarely as news does; see benchmark.corpus)")
     args = parser.parse_args()
 
-    documents = corpus(args.data, args.to)
+    documents = corpus(args.data, args.to, spliced=args.spliced)
     probes = queries(documents, random.Random(11))[:20]
     seconds: dict[str, float] = defaultdict(float)
     clock_stages(seconds)

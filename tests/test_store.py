@@ -277,3 +277,39 @@ def test_a_graph_is_checkpointed_when_it_appears_and_every_so_many_documents(det
 def snapshot_of_ids(detector: Detector) -> dict:
     return {"clusters": [(c.id, c.members) for c in detector.clusters()],
             "query": [m.id for m in detector.query(FLOOD_OTHER_EVENT, top=3)]}
+
+
+
+def test_term_frequencies_kept_in_memory_follow_every_write(detector_factory, tmp_index):
+    writer, other = detector_factory(), detector_factory()
+    writer.index([doc(i, t) for i, t in CORPUS])
+
+    def kept(store: Store) -> tuple[int, dict[str, int]]:
+        with store.reading():
+            return store.term_df()
+
+    def fresh() -> tuple[int, dict[str, int]]:  # read from the tables by a store that kept nothing yet
+        store = Store.open(tmp_index)
+        try:
+            return kept(store)
+        finally:
+            store.close()
+
+    texts, df = kept(writer.store)
+    assert texts == len(CORPUS) and df["paiporta"] == 2
+    # this process's own writes: an exact copy (no new text), a replaced text, a removal
+    writer.index([doc("wire-copy", FLOOD_WIRE), doc("chess", CHESS.replace("Carlsen", "Caruana"))])
+    writer.remove(["other"])
+    assert kept(writer.store) == fresh()
+    assert kept(writer.store)[0] == len(CORPUS) - 1 and "caruana" in kept(writer.store)[1]
+    # a write that fails is rolled back, and so is what the copy held of it
+    with pytest.raises(KeyError):
+        with writer.store.writing(timeout=1):
+            writer.store.delete_document(writer.store.document("rewrite").key)
+            assert writer.store.term_df()[0] == len(CORPUS) - 2
+            raise KeyError("something failed mid-write")
+    assert kept(writer.store) == fresh()
+    # another process's commit: a store that kept a copy reads the tables again
+    other.index([doc("other", FLOOD_OTHER_EVENT)])
+    assert kept(writer.store) == kept(other.store) == fresh()
+    assert kept(writer.store)[0] == len(CORPUS)
