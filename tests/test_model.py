@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from detector import Detector, SentenceTransformerEncoder, read_paths
 from detector.cli import cli
@@ -174,3 +176,45 @@ def test_unknown_tokens_count_in_token_alignment(real_encoder):
     from detector.compare import token_alignment
 
     assert token_alignment(tokens[0], tokens[0]) == pytest.approx(1.0, abs=1e-5)
+
+
+# ---- the static encoder's word-by-word token ids ---------------------------------------------------------------------
+
+#: text a tokenizer may treat apart: ASCII letters, digits, punctuation and every kind of space and control character,
+#: accented and other non-ASCII letters, curly quotes and dashes, CJK, special tokens' text, very long words.
+_AWKWARD = st.lists(st.one_of(
+    st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=127), max_size=12),
+    st.sampled_from(["Seversk", "Siversk’s", "“quoted”", "café", "naïve", "—", "€50", "[UNK]", "[CLS]", "[MASK]",
+                     "[mask]", "東京", "x" * 120, "  ", "\t", "\n", "\x0b", "\x00", "\x7f", "don't", "U.S.", "10,000"]),
+), max_size=30).map("".join)
+
+
+@pytest.fixture(scope="module")
+def static_encoder():
+    from detector.encoders import StaticEncoder
+
+    encoder = StaticEncoder()
+    encoder.encode(["load"])
+    assert encoder._word_ids is not None, "the bundled static model's tokenizer is uncased BERT: word ids apply"
+    return encoder
+
+
+def _model2vec(encoder, sentences):
+    from detector.vectors import normalise_rows
+
+    return normalise_rows(encoder._load().encode(sentences, show_progress_bar=False))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sentences=st.lists(_AWKWARD, min_size=1, max_size=6))
+def test_static_vectors_from_word_ids_equal_model2vec_s(static_encoder, sentences):
+    assert np.array_equal(static_encoder.encode(sentences), _model2vec(static_encoder, sentences))
+
+
+def test_static_vectors_from_word_ids_equal_model2vec_s_on_the_seeds_and_long_texts(static_encoder, seeds_dir):
+    from detector.sentences import split_sentences
+
+    texts = [p.read_text(encoding="utf-8") for p in sorted(seeds_dir.glob("*.txt"))]
+    long_ascii = ", ".join(str(n) for n in range(2000))  # over 512 tokens within the first 3,072 characters
+    sentences = [s for t in texts for s in split_sentences(t, "blingfire")] + texts + [" ".join(texts) * 3, long_ascii]
+    assert np.array_equal(static_encoder.encode(sentences), _model2vec(static_encoder, sentences))
