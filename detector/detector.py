@@ -145,6 +145,7 @@ class Detector(StorySteps, DedupSteps):
                                                       num_perm=self.settings.num_perm)
         elif self._snapshot.generation != self.store.generation:  # another process committed: catch up
             self.store.sync_snapshot(self._snapshot)
+            self._term_stats = None  # its documents change the term frequencies too
         return self._snapshot
 
     # ---- indexing ------------------------------------------------------------------------------------------

@@ -227,8 +227,8 @@ _BERT_UNCASED = ({"type": "BertNormalizer", "clean_text": True, "lowercase": Tru
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 #: BERT's pre-tokens of lower-cased ASCII text: runs of letters and digits, and each other visible character.
 _ASCII_PRE_TOKEN = re.compile(r"[a-z0-9]+|[^a-z0-9\s]")
-#: words whose ids _WordIds keeps before it starts again (~100 bytes each).
-WORD_IDS_KEPT = 500_000
+#: words whose ids _WordIds keeps before it starts again (~330 bytes each: ~65 MB).
+WORD_IDS_KEPT = 200_000
 
 
 class _WordIds:
@@ -240,9 +240,10 @@ class _WordIds:
     but letters and digits; sentences with other characters, control characters or a special token's text
     ([CLS], [UNK], ...) go to the tokenizer itself. Equal to the tokenizer's ids (tested against it)."""
 
-    def __init__(self, tokenizer, specials: list[str]) -> None:
+    def __init__(self, tokenizer, specials: list[str], longest_word: int) -> None:
         self._tokenizer = tokenizer
-        self._specials = specials
+        self._specials = specials  # matched in the raw text, as the tokenizer matches them (not normalised)
+        self._longest_word = longest_word  # a longer word is [UNK]: not worth keeping
         self._ids: dict[str, list[int]] = {}
 
     @classmethod
@@ -262,7 +263,11 @@ class _WordIds:
         padding = config.get("padding")
         if padding and padding.get("strategy") != {"Fixed": 0}:
             return None  # padded ids would differ from a word-by-word lookup
-        return cls(model.tokenizer, [t["content"] for t in config.get("added_tokens", [])])
+        added = config.get("added_tokens", [])
+        if any(t.get("normalized") for t in added):
+            return None  # matched in the normalised text, across words ("new york"): not word by word
+        return cls(model.tokenizer, [t["content"] for t in added],
+                   int(config["model"].get("max_input_chars_per_word", 100)))
 
     def ids(self, sentences: list[str], max_tokens: int | None) -> list[list[int]]:
         """Each sentence's ids (no special tokens added), cut at `max_tokens` as the tokenizer cuts them."""
@@ -278,16 +283,19 @@ class _WordIds:
             for word in _ASCII_PRE_TOKEN.findall(sentence.lower()):
                 word_ids = known.get(word)
                 if word_ids is None:
-                    if len(known) >= WORD_IDS_KEPT:
-                        known.clear()
-                    word_ids = known[word] = self._tokenizer.encode(word, add_special_tokens=False).ids
+                    word_ids = self._tokenizer.encode(word, add_special_tokens=False).ids
+                    if len(word) <= self._longest_word:
+                        if len(known) >= WORD_IDS_KEPT:
+                            known.clear()
+                        known[word] = word_ids
                 ids.extend(word_ids)
-            found.append(ids[:max_tokens] if max_tokens is not None else ids)
+            found.append(ids)
         if others:
             for n, encoding in zip(others, self._tokenizer.encode_batch_fast([sentences[n] for n in others],
                                                                              add_special_tokens=False)):
                 found[n] = encoding.ids
-        return found  # type: ignore[return-value]
+        # cut here, as the tokenizer cuts when model2vec encodes (its truncation setting is shared state)
+        return [ids[:max_tokens] for ids in found] if max_tokens is not None else found  # type: ignore[misc]
 
 
 class StaticEncoder:

@@ -218,3 +218,18 @@ def test_static_vectors_from_word_ids_equal_model2vec_s_on_the_seeds_and_long_te
     long_ascii = ", ".join(str(n) for n in range(2000))  # over 512 tokens within the first 3,072 characters
     sentences = [s for t in texts for s in split_sentences(t, "blingfire")] + texts + [" ".join(texts) * 3, long_ascii]
     assert np.array_equal(static_encoder.encode(sentences), _model2vec(static_encoder, sentences))
+
+
+def test_a_tokenizer_that_matches_added_words_in_normalised_text_is_left_to_model2vec(static_encoder):
+    from types import SimpleNamespace
+
+    from tokenizers import AddedToken, Tokenizer
+
+    from detector.encoders import _WordIds
+
+    tokenizer = Tokenizer.from_str(static_encoder._load().tokenizer.to_str())
+    assert _WordIds.for_model(SimpleNamespace(tokenizer=tokenizer)) is not None
+    tokenizer.add_tokens([AddedToken("new york", normalized=True)])  # as model2vec's distill adds vocabulary
+    assert tokenizer.encode("New York", add_special_tokens=False).ids != [
+        i for w in ("new", "york") for i in tokenizer.encode(w, add_special_tokens=False).ids]
+    assert _WordIds.for_model(SimpleNamespace(tokenizer=tokenizer)) is None

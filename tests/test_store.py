@@ -4,6 +4,7 @@ folders."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -313,3 +314,38 @@ def test_term_frequencies_kept_in_memory_follow_every_write(detector_factory, tm
     other.index([doc("other", FLOOD_OTHER_EVENT)])
     assert kept(writer.store) == kept(other.store) == fresh()
     assert kept(writer.store)[0] == len(CORPUS)
+
+
+def test_a_copy_read_before_another_process_committed_is_not_carried_into_a_later_write(detector_factory, tmp_index):
+    first, second = detector_factory(), detector_factory()
+    first.index([doc(i, t) for i, t in CORPUS])
+    second.index([doc("new", "Zyxwv Qwerty met Plokij in Vilnius on Tuesday. Zyxwv Qwerty said the talks went well.")])
+    # a batch that only corrects metadata adds no text: nothing in it reads the term frequencies again
+    first.index([doc("wire", FLOOD_WIRE, title="Corrected headline")])
+    first.index([doc("late", "Plokij won the chess final in Vilnius. Plokij said Zyxwv Qwerty helped.")])
+    store = Store.open(tmp_index)
+    try:
+        with first.store.reading(), store.reading():
+            assert first.store.term_df() == store.term_df()
+            assert first.store.term_df()[1]["zyxwv"] == 2
+    finally:
+        store.close()
+
+
+def test_the_copy_is_dropped_when_sqlite_rolled_back_by_itself(built_index):
+    store = Store.open(built_index)
+    try:
+        with store.reading():
+            before = store.term_df()
+        calls = []
+        with pytest.raises(sqlite3.OperationalError, match="interrupted"):  # the first error, not ROLLBACK's
+            with store.writing(timeout=1):
+                store.delete_document(store.document("chess").key)
+                # an interrupted statement makes SQLite roll the whole transaction back itself
+                store._db.set_progress_handler(lambda: calls.append(1) or len(calls) == 1, 1)
+                store._db.execute("UPDATE documents SET metadata = metadata")
+        store._db.set_progress_handler(None, 1)
+        with store.reading():
+            assert store.term_df() == before
+    finally:
+        store.close()
