@@ -399,12 +399,14 @@ NGRAM = 3
 def word_ngrams(sentences: list[str], size: int = NGRAM, tokens: list[list[str]] | None = None) -> set[str]:
     """Word `size`-grams of a text (every word, lower-cased): the unit of copying. `tokens`: words() of each
     sentence, if already known."""
-    if tokens is None:
-        tokens = [words(sentence) for sentence in sentences]
-    folded = [fold(w) for sentence_tokens in tokens for w in sentence_tokens]
+    if tokens is not None:
+        folded = [fold(w) for sentence_tokens in tokens for w in sentence_tokens]
+    else:  # one pass over the whole text (no word spans a line break); ASCII text is folded by lower-casing it
+        text = "\n".join(sentences)
+        folded = words(text.lower()) if text.isascii() else [fold(w) for w in words(text)]
     if len(folded) < size:
         return {" ".join(folded)} if folded else set()
-    return {" ".join(folded[i:i + size]) for i in range(len(folded) - size + 1)}
+    return set(map(" ".join, zip(*(folded[i:] for i in range(size)))))
 
 
 def containment(a: set[str], b: set[str]) -> float:

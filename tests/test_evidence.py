@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from detector.compare import TextView, compare, views_of_texts
 from detector.config import Settings
 from detector.evidence import (Terms, align, lead_cosine, quotations, shared_quotes, specific_terms, term_overlap,
-                               term_weight, variants_match)
+                               term_weight, variants_match, word_ngrams)
+from detector.sentences import fold, words
 from detector.scoring import Scorer
 
 # ---- variant spellings ------------------------------------------------------------------------------------------
@@ -247,3 +248,19 @@ def test_variant_groups_are_transitive():
     assert term_overlap(a, b).score == pytest.approx(1.0)
     assert term_overlap(b, a).score == pytest.approx(1.0)
     assert len(term_overlap(a, b).shared) == 2
+
+
+def _ngrams_word_by_word(sentences: list[str], size: int = 3) -> set[str]:
+    """word_ngrams as first written: each sentence's words, each word folded on its own."""
+    folded = [fold(w) for sentence in sentences for w in words(sentence)]
+    if len(folded) < size:
+        return {" ".join(folded)} if folded else set()
+    return {" ".join(folded[i:i + size]) for i in range(len(folded) - size + 1)}
+
+
+@settings(max_examples=300, deadline=None)
+@given(sentences=st.lists(st.lists(st.sampled_from(list("aZ9 .,'-’_\n\tÉéžŽ") + ["U.S.", "10,000", "Jong-un"]),
+                                   max_size=40).map("".join), max_size=5))
+def test_word_ngrams_of_a_whole_text_equal_those_word_by_word(sentences):
+    assert word_ngrams(sentences) == _ngrams_word_by_word(sentences)
+    assert word_ngrams(sentences, tokens=[words(s) for s in sentences]) == _ngrams_word_by_word(sentences)
