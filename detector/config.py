@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+#: a text of at most this many sentences is a brief for the neighbour floors (the longest brief they are set on).
+BRIEF_SENTENCES = 5
 #: the fast profile's model: static token embeddings distilled from the bundled MiniLM with model2vec (offline,
 #: once, into the cache folder; see encoders.py).
 FAST_MODEL = "minilm-static-256"
@@ -35,22 +37,30 @@ class Profile:
     #: whether document vectors lose the encoder's common direction (fitted into the params file; see
     #: vectors.document_vector): static-model vectors need it, MiniLM's do not.
     remove_common_direction: bool = False
+    #: the floor for a pair of which neither text is a brief (more than BRIEF_SENTENCES sentences each), whose
+    #: document vectors wander less; None: neighbor_min_cosine for every pair.
+    full_neighbor_min_cosine: float | None = None
 
 
 # The neighbour floors keep 95% of the same-event pairs of NewsWCL50 briefs (articles cut to their first 2, 3 or 5
 # sentences: a short report's document vector, the mean of a few sentences, wanders further than a long one's) and
-# every same-event pair of the full articles, rounded down to 0.05; the neighbour count, not the floor, bounds the
-# cost (scripts/calibrate.py prints and records the figures and the floor this rule suggests).
+# every same-event pair of the full articles, rounded down to 0.05. A pair of two texts longer than a brief has a
+# floor of its own (full_neighbor_min_cosine): the lowest same-story pair of the full development texts (NewsWCL50
+# events, Clough-Stevenson's derived answers) rounded down to 0.05, less 0.05, never below the brief floor. The
+# neighbour count bounds the cost; the floors decide how many of a document's nearest are compared at all
+# (scripts/calibrate.py prints and records the figures and the floors this rule suggests).
 PROFILES = {
-    # full articles: same-event pairs from 0.70; briefs: 5th percentile 0.5499 (2 sentences)
+    # full articles: same-event pairs from 0.70, derived answers from 0.55; briefs: 5th percentile 0.5499
+    # (2 sentences)
     "accurate": Profile("accurate", DEFAULT_MODEL, "pysbd", "params.json", 0.5,
-                        "MiniLM sentence embeddings of every sentence, pysbd sentences"),
+                        "MiniLM sentence embeddings of every sentence, pysbd sentences",
+                        full_neighbor_min_cosine=0.5),
     # static-model document vectors crowd together (NewsWCL50's other-event pairs: median cosine 0.79); without
-    # their common direction they spread (median 0.31); full articles: same-event pairs from 0.55; briefs: 5th
-    # percentile 0.41 (3 sentences)
+    # their common direction they spread (median 0.31); full articles: same-event pairs from 0.554, derived
+    # answers from 0.61; briefs: 5th percentile 0.41 (3 sentences)
     "fast": Profile("fast", FAST_MODEL, "blingfire", "params-fast.json", 0.4,
                     "static embeddings distilled from MiniLM (model2vec), blingfire sentences",
-                    remove_common_direction=True),
+                    remove_common_direction=True, full_neighbor_min_cosine=0.5),
 }
 DEFAULT_PROFILE = "accurate"
 
@@ -135,6 +145,8 @@ class Settings:
     neighbors: int = 20
     #: document cosine below which a nearest document is not a candidate (the profile's: see PROFILES).
     neighbor_min_cosine: float = PROFILES[DEFAULT_PROFILE].neighbor_min_cosine
+    #: the floor instead for two texts longer than BRIEF_SENTENCES sentences each (None: neighbor_min_cosine).
+    full_neighbor_min_cosine: float | None = PROFILES[DEFAULT_PROFILE].full_neighbor_min_cosine
     #: a unit vector removed from every document vector before documents are compared (the profile's fitted common
     #: direction, recorded in the manifest so an index keeps the one it was built with), or None.
     common_direction: tuple[float, ...] | None = None
@@ -153,6 +165,10 @@ class Settings:
             raise ValueError(f"neighbors={self.neighbors} must be 0 or more")
         if not -1.0 <= self.neighbor_min_cosine <= 1.0:
             raise ValueError(f"neighbor_min_cosine={self.neighbor_min_cosine} must be between -1 and 1")
+        if self.full_neighbor_min_cosine is not None and not (
+                self.neighbor_min_cosine <= self.full_neighbor_min_cosine <= 1.0):
+            raise ValueError(f"full_neighbor_min_cosine={self.full_neighbor_min_cosine} must be between "
+                             f"neighbor_min_cosine ({self.neighbor_min_cosine}) and 1")
         if self.common_direction is not None:
             object.__setattr__(self, "common_direction", tuple(float(x) for x in self.common_direction))
             norm = sum(x * x for x in self.common_direction) ** 0.5
@@ -173,12 +189,21 @@ class Settings:
         if chosen.remove_common_direction and (model is None or model == chosen.model):  # fitted for its model
             direction = ScoringParams.shipped(name).common_direction
         return cls(model=model or chosen.model, profile=name, splitter=chosen.splitter,
-                   neighbor_min_cosine=chosen.neighbor_min_cosine, common_direction=direction)
+                   neighbor_min_cosine=chosen.neighbor_min_cosine,
+                   full_neighbor_min_cosine=chosen.full_neighbor_min_cosine, common_direction=direction)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def neighbor_floor(self, sentences_a: int, sentences_b: int) -> float:
+        """The document cosine a pair of texts of these lengths (in sentences) must reach to be a candidate."""
+        if self.full_neighbor_min_cosine is None or min(sentences_a, sentences_b) <= BRIEF_SENTENCES:
+            return self.neighbor_min_cosine
+        return self.full_neighbor_min_cosine
+
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "Settings":
         known = {k: raw[k] for k in cls.__dataclass_fields__ if k in raw}
+        if "full_neighbor_min_cosine" not in raw:  # an index made before there were two floors keeps its one
+            known["full_neighbor_min_cosine"] = None
         return cls(**known)

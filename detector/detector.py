@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from . import clusters as story_clusters
-from .config import DEFAULT_PROFILE, ScoringParams, Settings
+from .config import BRIEF_SENTENCES, DEFAULT_PROFILE, ScoringParams, Settings
 from .documents import Document, batches, content_hash
 from . import encoders
 from .encoders import Encoder
@@ -331,11 +331,24 @@ class Detector(StorySteps, DedupSteps):
                 note(key, other, MINHASH)
         if self.settings.neighbors and views:  # one search for the whole batch (a matrix product, not a loop)
             sims, ids = snapshot.documents.search(np.vstack([v.vector for v in views]), self.settings.neighbors + 1)
-            for key, row_sims, row_ids in zip(new_keys, sims, ids):
-                for sim, other in zip(row_sims, row_ids):
-                    if other >= 0 and sim >= self.settings.neighbor_min_cosine:
-                        note(key, int(other), EMBEDDING)
+            near = [(key, len(view.sentences), float(sim), int(other))
+                    for key, view, row_sims, row_ids in zip(new_keys, views, sims, ids)
+                    for sim, other in zip(row_sims, row_ids) if other >= 0 and other != key]
+            for key, other in self._above_neighbor_floor(near):
+                note(key, other, EMBEDDING)
         return found
+
+    def _above_neighbor_floor(self, near: list[tuple[int, int, float, int]]) -> list[tuple[int, int]]:
+        """(key, other) of the (key, key's sentences, cosine, other) at or above the floor for the two texts'
+        lengths (Settings.neighbor_floor): the other's length is read only where it decides."""
+        settings = self.settings
+        brief_floor = settings.neighbor_min_cosine
+        full_floor = settings.neighbor_floor(BRIEF_SENTENCES + 1, BRIEF_SENTENCES + 1)
+        undecided = sorted({other for _, n, sim, other in near
+                            if brief_floor <= sim < full_floor and n > BRIEF_SENTENCES})
+        lengths = self.store.sentence_counts(undecided) if undecided else {}
+        return [(key, other) for key, n, sim, other in near
+                if sim >= settings.neighbor_floor(n, lengths.get(other, n))]
 
     def _reaching_threshold(self, sig, proposed: np.ndarray) -> np.ndarray:
         """The documents the LSH proposed whose Jaccard estimate with `sig` reaches lsh_threshold (the LSH's banding
@@ -423,9 +436,13 @@ class Detector(StorySteps, DedupSteps):
         # the nearest `top` documents always; further ones up to `neighbors` only above the neighbour floor, as
         # indexing proposes them (below it, a document is one more comparison and almost never a match)
         sims, ids = snapshot.documents.search(query.vector[None, :], max(top, self.settings.neighbors))
-        for rank, (sim, key) in enumerate(zip(sims[0], ids[0])):
-            if key >= 0 and (rank < top or sim >= self.settings.neighbor_min_cosine):
-                sources.setdefault(int(key), set()).add(EMBEDDING)
+        n = len(query.sentences)
+        near = [(-1, n, float(sim), int(key)) for sim, key in zip(sims[0], ids[0]) if key >= 0]
+        for rank, (_, _, _, key) in enumerate(near):
+            if rank < top:
+                sources.setdefault(key, set()).add(EMBEDDING)
+        for _, key in self._above_neighbor_floor(near[top:]):
+            sources.setdefault(key, set()).add(EMBEDDING)
         docs = self.store.documents_by_key(sorted(sources))
         cluster_of = self.store.clusters_of(sorted(sources))  # the matches' clusters only, not the whole map
         matches = []

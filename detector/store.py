@@ -404,6 +404,10 @@ class Store:
         """The MinHash signatures of the given documents, as stored."""
         return dict(self._rows_in("SELECT key, signature FROM documents WHERE key IN ({marks})", keys))
 
+    def sentence_counts(self, keys: list[int]) -> dict[int, int]:
+        """key -> how many sentences the document has."""
+        return dict(self._rows_in("SELECT key, n_sentences FROM documents WHERE key IN ({marks})", keys))
+
     def view_row(self, key: int) -> tuple[list[str], bytes, bytes, dict[str, Any]]:
         """What comparing a document needs: (sentences, their vectors, MinHash signature, terms)."""
         row = self._db.execute("SELECT sentences, sentence_vectors, signature, terms FROM documents WHERE key = ?",

@@ -33,8 +33,10 @@ accurate, params-fast.json for fast. The same method fits both.
 7. common_direction (profiles that remove it from document vectors: fast): the normalised mean of the MRPC train
    sentence vectors. The neighbour floor of each profile (detector/config.py) keeps 95% of same-event pairs of
    NewsWCL50 briefs (articles cut to their first 2, 3 or 5 sentences) and every same-event pair of the full
-   articles: the figures it rests on (lowest and 5th percentile same-event and derived document cosines, full and
-   brief) are printed and recorded, with the suggested floor.
+   articles; a pair of two texts longer than a brief has its own floor, the lowest same-story pair of the full
+   texts (NewsWCL50, Clough-Stevenson derived) rounded down to 0.05, less 0.05: the figures they rest on (lowest and
+   5th percentile same-event and derived document cosines, full and brief) are printed and recorded, with the
+   suggested floors.
 """
 
 from __future__ import annotations
@@ -273,15 +275,20 @@ def common_direction(data: Path, encoder) -> np.ndarray:
 BRIEF_SENTENCES = (2, 3, 5)
 
 
-def neighbour_floor_figures(pairs, views: dict, floor: float, direction: np.ndarray | None) -> dict:
+def neighbour_floor_figures(pairs, views: dict, floor: float, direction: np.ndarray | None,
+                            full_floor: float | None = None) -> dict:
     """Document cosines (as the index compares them) of the labelled pairs, against the profile's neighbour floor:
     the lowest same-event / derived pair, and the share of the other pairs at or above the floor; the same for
     NewsWCL50 cut to briefs (BRIEF_SENTENCES), whose document vectors, the mean of a few sentences, wander further.
     `suggested`: the lowest 5th percentile of same-event briefs' cosines (each length apart), or the lowest
     same-event pair of the full articles if lower, rounded down to 0.05: the floor keeps 95% of the same-event
-    briefs and every same-event article (the neighbour count, not the floor, bounds the cost)."""
-    report = {"floor": floor}
+    briefs and every same-event article (the neighbour count, not the floor, bounds the cost).
+    `suggested_full` (the floor for two texts longer than a brief, config.BRIEF_SENTENCES): the lowest same-story
+    pair of the full texts (NewsWCL50's same-event articles, Clough-Stevenson's derived answers) rounded down to
+    0.05, less 0.05 (a margin: that lowest pair is the minimum of a few hundred), and never below `suggested`."""
+    report = {"floor": floor, "full_floor": full_floor}
     bounds = []  # the exact values the suggestion rests on
+    full_bounds = []
 
     def figures_of(cosines: np.ndarray) -> dict:
         return {"lowest": round(float(cosines.min()), 3), "p5": round(float(np.percentile(cosines, 5)), 3),
@@ -295,6 +302,8 @@ def neighbour_floor_figures(pairs, views: dict, floor: float, direction: np.ndar
         report[f"{dataset}:{kind}"] = figures_of(cosines)
         if (dataset, kind) == ("newswcl50", "same"):
             bounds.append(float(cosines.min()))
+        if label:
+            full_bounds.append(float(cosines.min()))
     news = [p for p in pairs if p.dataset == "newswcl50"]
     for k in BRIEF_SENTENCES:
         brief = {i: document_vector(views[i].vectors[:k], direction) for p in news for i in (p.a, p.b)}
@@ -304,6 +313,7 @@ def neighbour_floor_figures(pairs, views: dict, floor: float, direction: np.ndar
             if label:
                 bounds.append(float(np.percentile(cosines, 5)))
     report["suggested"] = round(float(np.floor(min(bounds) * 20) / 20), 2)
+    report["suggested_full"] = max(report["suggested"], round(float(np.floor(min(full_bounds) * 20) / 20) - 0.05, 2))
     return report
 
 
@@ -518,7 +528,8 @@ def main() -> None:
     print(f"align_threshold = {align_threshold}", json.dumps(sentence_report, indent=2))
 
     pairs, rows, views, stats = pair_table(args.data, encoder, settings, align_threshold)
-    neighbour_report = neighbour_floor_figures(pairs, views, settings.neighbor_min_cosine, settings.direction())
+    neighbour_report = neighbour_floor_figures(pairs, views, settings.neighbor_min_cosine, settings.direction(),
+                                               settings.full_neighbor_min_cosine)
     print("document cosines against the neighbour floor:", json.dumps(neighbour_report, indent=2))
     X = np.array([[r[f] for f in FEATURES] for r in rows])
     y = np.array([p.label for p in pairs])

@@ -549,3 +549,37 @@ def test_report_lists_closest_unaligned_sentences(floods):
         assert pair.similarity < report.align_threshold
         assert (pair.a_index, pair.b_index) not in aligned
     assert report.to_dict()["closest_unaligned"][0]["a"] == report.near[0].a_text
+
+
+# ---- the neighbour floors: briefs and full texts ------------------------------------------------------------------
+
+LONG_ORCHARD = " ".join(f"The orchard in Kent grew {n} kinds of apple this autumn." for n in range(6, 12))
+LONG_HARBOUR = " ".join(f"The harbour at Dover counted {n} ferries before the storm." for n in range(6, 12))
+BRIEF_CHOIR = "A choir in Leeds sang carols on Sunday. The concert raised money for a shelter."
+
+
+def test_two_texts_longer_than_a_brief_meet_the_full_floor_and_a_brief_the_lower_one(tmp_path, monkeypatch):
+    from detector import Detector
+    from conftest import TEST_SETTINGS
+
+    from detector.config import BRIEF_SENTENCES
+
+    assert len(split_sentences(LONG_ORCHARD)) > BRIEF_SENTENCES >= len(split_sentences(BRIEF_CHOIR))
+    # every pair with a brief is near enough; no pair of two long texts is
+    settings = replace(TEST_SETTINGS, neighbor_min_cosine=-1.0, full_neighbor_min_cosine=1.0)
+    with Detector.open(tmp_path / "index", encoder=FakeEncoder(), settings=settings, params=TEST_PARAMS) as detector:
+        detector.index([doc("orchard", LONG_ORCHARD), doc("harbour", LONG_HARBOUR), doc("choir", BRIEF_CHOIR)])
+        key = {i: detector.store.document(i).key for i in ("orchard", "harbour", "choir")}
+
+        def sources(a: str, b: str) -> list[str]:
+            stored = detector.store.pair(key[a], key[b])
+            return stored.sources if stored else []
+
+        assert "embedding" in sources("choir", "orchard") and "embedding" in sources("choir", "harbour")
+        assert sources("orchard", "harbour") == []
+        # a query compares the further neighbours by the same rule (top=0: only those above their floor)
+        compared: list[int] = []
+        view = detector._view
+        monkeypatch.setattr(detector, "_view", lambda k: compared.append(k) or view(k))
+        detector.query(LONG_ORCHARD.replace("Kent", "Sussex"), top=0)
+        assert key["choir"] in compared and key["harbour"] not in compared

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -110,3 +111,31 @@ def test_cli_index_with_a_profile(fake_model, tmp_index, tmp_path):
     again = runner.invoke(cli, ["index", "--index", str(tmp_index), "--profile", "accurate", str(articles)])
     assert again.exit_code == 1
     assert "was created with profile 'fast', not 'accurate'" in again.stderr
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_each_profile_has_a_floor_for_briefs_and_one_for_full_texts(name):
+    from detector.config import BRIEF_SENTENCES
+
+    settings = Settings.for_profile(name)
+    chosen = PROFILES[name]
+    assert (settings.neighbor_min_cosine, settings.full_neighbor_min_cosine) == (
+        chosen.neighbor_min_cosine, chosen.full_neighbor_min_cosine)
+    full = BRIEF_SENTENCES + 1
+    assert settings.neighbor_floor(full, full) == chosen.full_neighbor_min_cosine >= chosen.neighbor_min_cosine
+    assert settings.neighbor_floor(BRIEF_SENTENCES, full) == settings.neighbor_floor(full, 1) == \
+        chosen.neighbor_min_cosine
+    # the floors a profile ships are those calibrate.py's rule suggests, as recorded beside its parameters
+    floors = json.loads((Path(__file__).parent.parent / "detector" / chosen.params_file).read_text())[
+        "provenance"]["neighbour_floor"]
+    assert (floors["suggested"], floors["suggested_full"]) == (chosen.neighbor_min_cosine,
+                                                               chosen.full_neighbor_min_cosine)
+
+
+def test_an_index_made_before_the_full_floor_keeps_its_one_floor():
+    old = {k: v for k, v in Settings.for_profile("fast").to_dict().items() if k != "full_neighbor_min_cosine"}
+    settings = Settings.from_dict(old)
+    assert settings.full_neighbor_min_cosine is None
+    assert settings.neighbor_floor(40, 40) == settings.neighbor_min_cosine
+    with pytest.raises(ValueError, match="full_neighbor_min_cosine=0.3 must be between neighbor_min_cosine"):
+        Settings(neighbor_min_cosine=0.4, full_neighbor_min_cosine=0.3)
