@@ -60,7 +60,7 @@ from labelled import (LabelledPair, clough_pairs, newswcl_pairs, read_jsonl, wit
 from detector.compare import (SENTENCE_FEATURES, SPECIFIC, compare, encode_short_texts, sentence_features,  # noqa: E402
                               views_of_texts)
 from detector.clusters import story_groups  # noqa: E402
-from detector.config import PROFILES, Settings  # noqa: E402
+from detector.config import BRIEF_SENTENCES, PROFILES, Settings  # noqa: E402
 from detector.evaluation import adjusted_rand_index  # noqa: E402
 from detector.encoders import load_encoder  # noqa: E402
 from detector.evidence import TermStats  # noqa: E402
@@ -271,15 +271,16 @@ def common_direction(data: Path, encoder) -> np.ndarray:
 
 
 #: briefs: a NewsWCL50 article cut to its first this many sentences (a headline and a few lines, as wires and
-#: aggregators carry short items), to see how far apart short reports of one event can be.
-BRIEF_SENTENCES = (2, 3, 5)
+#: aggregators carry short items), to see how far apart short reports of one event can be. The longest is the
+#: index's brief (config.BRIEF_SENTENCES): a pair of longer texts meets the full-text floor instead.
+BRIEF_LENGTHS = (2, 3, BRIEF_SENTENCES)
 
 
 def neighbour_floor_figures(pairs, views: dict, floor: float, direction: np.ndarray | None,
                             full_floor: float | None = None) -> dict:
     """Document cosines (as the index compares them) of the labelled pairs, against the profile's neighbour floor:
     the lowest same-event / derived pair, and the share of the other pairs at or above the floor; the same for
-    NewsWCL50 cut to briefs (BRIEF_SENTENCES), whose document vectors, the mean of a few sentences, wander further.
+    NewsWCL50 cut to briefs (BRIEF_LENGTHS), whose document vectors, the mean of a few sentences, wander further.
     `suggested`: the lowest 5th percentile of same-event briefs' cosines (each length apart), or the lowest
     same-event pair of the full articles if lower, rounded down to 0.05: the floor keeps 95% of the same-event
     briefs and every same-event article (the neighbour count, not the floor, bounds the cost).
@@ -305,7 +306,7 @@ def neighbour_floor_figures(pairs, views: dict, floor: float, direction: np.ndar
         if label:
             full_bounds.append(float(cosines.min()))
     news = [p for p in pairs if p.dataset == "newswcl50"]
-    for k in BRIEF_SENTENCES:
+    for k in BRIEF_LENGTHS:
         brief = {i: document_vector(views[i].vectors[:k], direction) for p in news for i in (p.a, p.b)}
         for kind, label in (("same", 1), ("other", 0)):
             cosines = np.array([float(brief[p.a] @ brief[p.b]) for p in news if p.label == label])
