@@ -323,7 +323,7 @@ class Detector(StorySteps, DedupSteps):
         snapshot = self._snapshot
         assert snapshot is not None
         views = [self._view(key) for key in new_keys]
-        answers = snapshot.lsh.query_many(np.vstack([v.signature.hashvalues for v in views])) if views else []
+        answers = snapshot.lsh.hits_many(np.vstack([v.signature.hashvalues for v in views])) if views else []
         proposed = dict(zip(new_keys, answers))
         self._load_hash_values(np.concatenate([np.zeros(0, dtype=np.int64), *proposed.values()]))
         for key, view in zip(new_keys, views):
@@ -351,11 +351,10 @@ class Detector(StorySteps, DedupSteps):
                 if sim >= settings.neighbor_floor(n, lengths.get(other, n))]
 
     def _reaching_threshold(self, sig, proposed: np.ndarray) -> np.ndarray:
-        """The documents the LSH proposed whose Jaccard estimate with `sig` reaches lsh_threshold (the LSH's banding
-        also lets through pairs well below it), estimated all at once; their hash values must be loaded."""
-        if not len(proposed):
-            return proposed
-        return proposed[self._hashes.jaccard(sig, proposed) >= self.settings.lsh_threshold]
+        """The distinct documents the LSH proposed (LSHIndex.hits_many: a key once per band shared) whose Jaccard
+        estimate with `sig` reaches lsh_threshold (the LSH's banding also lets through pairs well below it), in
+        increasing order; their hash values must be loaded."""
+        return self._hashes.reaching(sig, proposed, self.settings.lsh_threshold)
 
     def _load_hash_values(self, keys: np.ndarray) -> None:
         """Read the MinHash hash values of those of `keys` not yet held in memory (one query)."""
@@ -429,7 +428,7 @@ class Detector(StorySteps, DedupSteps):
             return []
         snapshot = self.snapshot
         sources: dict[int, set[str]] = {}
-        proposed = snapshot.lsh.query(query.signature)
+        proposed = snapshot.lsh.hits_many(np.asarray(query.signature.hashvalues)[None, :])[0]
         self._load_hash_values(proposed)
         for key in self._reaching_threshold(query.signature, proposed).tolist():
             sources.setdefault(key, set()).add(MINHASH)

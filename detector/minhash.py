@@ -90,25 +90,38 @@ def jaccard_many(a: LeanMinHash, others: list[np.ndarray] | np.ndarray) -> np.nd
     return np.count_nonzero(matrix == a.hashvalues[None, :], axis=1) / matrix.shape[1]
 
 
+@lru_cache(maxsize=16)
+def matches_needed(threshold: float, num_perm: int) -> int:
+    """The fewest equal hash values of `num_perm` whose Jaccard estimate (their share) reaches `threshold`, in the
+    estimate's own floating point; num_perm + 1 when none does."""
+    return next((count for count in range(num_perm + 1) if count / num_perm >= threshold), num_perm + 1)
+
+
 class HashTable:
     """The MinHash hash values (uint32, 512 bytes at 128 permutations) of indexed documents, one row per document key
     in one growing matrix: the LSH's proposals for a document, thousands in a large index, are checked with one
-    gather and one comparison, with no lookup per proposal. Keys are small integers given out in order."""
+    gather and one comparison, with no lookup per proposal. Keys are small integers given out in order.
+
+    Each row also has a fingerprint: the lowest byte of each hash value (128 bytes). Equal hash values have equal
+    lowest bytes, so the equal bytes of two rows are at least as many as their equal values: a proposal whose bytes
+    fall short of the threshold is ruled out for certain, reading a quarter of the memory. In a large index almost
+    every proposal is ruled out so (300,000 spliced benchmark articles: ~8,500 proposals a document, ~0.4 reach
+    0.2); the few left are compared in full, so the answer is exactly the full comparison's."""
 
     def __init__(self, num_perm: int) -> None:
         self.num_perm = num_perm
         self._rows = np.zeros((0, num_perm), dtype=np.uint32)
+        self._bytes = np.zeros((0, num_perm), dtype=np.uint8)
         self._known = np.zeros(0, dtype=bool)
 
     def put(self, key: int, values: np.ndarray) -> None:
         if key >= len(self._known):
             size = max(key + 1, 2 * len(self._known), 1024)
-            rows = np.zeros((size, self.num_perm), dtype=np.uint32)
-            rows[:len(self._rows)] = self._rows
-            known = np.zeros(size, dtype=bool)
-            known[:len(self._known)] = self._known
-            self._rows, self._known = rows, known
+            self._rows = _grown(self._rows, size)
+            self._bytes = _grown(self._bytes, size)
+            self._known = _grown(self._known, size)
         self._rows[key] = values
+        self._bytes[key] = np.asarray(values) & 0xFF
         self._known[key] = True
 
     def drop(self, key: int) -> None:
@@ -126,9 +139,29 @@ class HashTable:
         held[inside] = self._known[keys[inside]]
         return keys[~held]
 
-    def jaccard(self, sig: LeanMinHash, keys: np.ndarray) -> np.ndarray:
-        """jaccard(sig, signature of key) for each of `keys` (all held)."""
-        return jaccard_many(sig, self._rows[keys])
+    def reaching(self, sig: LeanMinHash, keys: np.ndarray, threshold: float) -> np.ndarray:
+        """The distinct keys of `keys` (all held; a key may come more than once) whose Jaccard estimate with `sig`
+        is at least `threshold`, in increasing order: jaccard_many's estimates, for the few keys whose fingerprints
+        do not rule them out."""
+        keys = np.asarray(keys, dtype=np.int64)
+        if not len(keys):
+            return keys
+        values = np.asarray(sig.hashvalues).astype(np.uint32)
+        if len(values) != self.num_perm:
+            raise ValueError("cannot compare MinHash signatures of different sizes")
+        needed = matches_needed(threshold, self.num_perm)
+        equal_bytes = np.take(self._bytes, keys, axis=0) == (values & 0xFF).astype(np.uint8)
+        maybe = keys[equal_bytes.sum(axis=1, dtype=np.int32) >= needed]
+        if len(maybe):
+            maybe = maybe[jaccard_many(sig, self._rows[maybe]) >= threshold]
+        return np.unique(maybe)
+
+
+def _grown(array: np.ndarray, size: int) -> np.ndarray:
+    """`array` with its rows copied into a zeroed array of `size` rows."""
+    grown = np.zeros((size, *array.shape[1:]), dtype=array.dtype)
+    grown[:len(array)] = array
+    return grown
 
 
 class _Bands:
@@ -230,7 +263,13 @@ class LSHIndex:
         return self.query_many(np.asarray(sig.hashvalues)[None, :])[0]
 
     def query_many(self, hash_values: np.ndarray) -> list[np.ndarray]:
-        """query() for each row of a matrix of hash values, with one binary search per band for all of them."""
+        """query() for each row of a matrix of hash values."""
+        return [np.unique(hits) for hits in self.hits_many(hash_values)]
+
+    def hits_many(self, hash_values: np.ndarray) -> list[np.ndarray]:
+        """For each row of a matrix of hash values, the keys that share a band with it, once per band shared and in
+        no order: query_many's answers before they are made distinct, for a caller that keeps few of them and can
+        make distinct just those. One binary search per band for all rows."""
         self._settle()
         wanted = self.band_hashes(np.asarray(hash_values))  # (queries, bands)
         found: list[list[np.ndarray]] = [[] for _ in range(len(wanted))]
@@ -239,7 +278,7 @@ class LSHIndex:
         removed = np.fromiter(self._removed, dtype=np.int64, count=len(self._removed))
         answers = []
         for parts in found:
-            keys = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+            keys = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
             answers.append(keys[~np.isin(keys, removed)] if len(removed) and len(keys) else keys)
         return answers
 

@@ -215,7 +215,7 @@ def test_the_lsh_proposes_only_pairs_whose_jaccard_estimate_reaches_its_threshol
     # banding lets through pairs well below the threshold (with 128 permutations at 0.2, a quarter of pairs at 0.1):
     # an LSH that proposes every indexed document must give the same candidates
     from detector.minhash import LSHIndex
-    monkeypatch.setattr(LSHIndex, "query_many",
+    monkeypatch.setattr(LSHIndex, "hits_many",
                         lambda self, values: [np.array(sorted(self._live), dtype=np.int64)] * len(values))
     detector = detector_factory()
     detector.index([doc("wire", FLOOD_WIRE), doc("italy", FLOOD_OTHER_EVENT), doc("chess", CHESS),

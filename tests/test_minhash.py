@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from conftest import CHESS, FLOOD_OTHER_EVENT, FLOOD_REWRITE, FLOOD_WIRE
 
-from datasketch import MinHash
+from datasketch import LeanMinHash, MinHash
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detector.minhash import (HashTable, LSHIndex, content_words, hash_values_from_bytes, jaccard, jaccard_many,
                               shingles, signature, signature_from_bytes, signature_to_bytes)
@@ -65,12 +67,39 @@ def test_hash_table_gives_the_estimates_of_the_signatures_it_holds():
     keys = [3, 7, 1500, 2]  # beyond the first allocation too
     for key, s in zip(keys, sigs):
         table.put(key, hash_values_from_bytes(signature_to_bytes(s)))
-    assert list(table.jaccard(sigs[0], np.array(keys))) == [jaccard(sigs[0], s) for s in sigs]
+    for threshold in (0.0, 0.2, 0.5, 1.0):
+        expected = sorted(k for k, s in zip(keys, sigs) if jaccard(sigs[0], s) >= threshold)
+        assert table.reaching(sigs[0], np.array(keys + keys[::-1]), threshold).tolist() == expected
     assert table.missing(np.array([3, 4, 1500, 99_999])).tolist() == [4, 99_999]
     table.drop(7)
     assert table.missing(np.array(keys)).tolist() == [7]
     table.clear()
     assert table.missing(np.array(keys)).tolist() == keys
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_hash_table_reaching_is_the_full_comparison_whatever_the_fingerprints_say(data):
+    # rows that agree with the query in some values, in the lowest byte only (a fingerprint match that is not a
+    # value match) in others, and not at all in the rest, around every count the threshold can fall on
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    num_perm = data.draw(st.sampled_from([16, 128]))
+    query = rng.integers(0, 2**32, num_perm, dtype=np.uint64)
+    table, keys = HashTable(num_perm), []
+    for key in range(data.draw(st.integers(1, 40))):
+        equal, same_byte = sorted(rng.integers(0, num_perm + 1, 2))
+        order = rng.permutation(num_perm)
+        row = rng.integers(0, 2**32, num_perm, dtype=np.uint64)
+        row[order[:equal]] = query[order[:equal]]
+        row[order[equal:same_byte]] = (query[order[equal:same_byte]] & 0xFF) | (
+            (((query[order[equal:same_byte]] >> 8) + 1) % 2**24) << 8)
+        table.put(key, row.astype(np.uint32))
+        keys += [key] * int(rng.integers(1, 3))
+    sig = LeanMinHash(seed=1, hashvalues=query, scheme="affine32")
+    threshold = data.draw(st.sampled_from([0.0, 0.2, 0.25, 0.5, 0.8, 1.0]) | st.floats(0, 1))
+    rows = {k: table._rows[k] for k in keys}
+    expected = sorted({k for k in keys if jaccard_many(sig, [rows[k]])[0] >= threshold})
+    assert table.reaching(sig, np.array(keys, dtype=np.int64), threshold).tolist() == expected
 
 
 def test_signature_bytes_round_trip():
