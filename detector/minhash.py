@@ -102,11 +102,11 @@ class HashTable:
     in one growing matrix: the LSH's proposals for a document, thousands in a large index, are checked with one
     gather and one comparison, with no lookup per proposal. Keys are small integers given out in order.
 
-    Each row also has a fingerprint: the lowest byte of each hash value (128 bytes). Equal hash values have equal
-    lowest bytes, so the equal bytes of two rows are at least as many as their equal values: a proposal whose bytes
-    fall short of the threshold is ruled out for certain, reading a quarter of the memory. In a large index almost
-    every proposal is ruled out so (300,000 spliced benchmark articles: ~8,500 proposals a document, ~0.4 reach
-    0.2); the few left are compared in full, so the answer is exactly the full comparison's."""
+    Each row also has a fingerprint: the lowest byte of each hash value (128 bytes at 128 permutations). Equal hash
+    values have equal lowest bytes, so the equal bytes of two rows are at least as many as their equal values: a
+    proposal whose bytes fall short of the threshold is ruled out for certain, reading a quarter of the memory. In a
+    large index almost every proposal is ruled out so (300,000 spliced benchmark articles: ~8,500 proposals a
+    document, ~0.4 reach 0.2); the few left are compared in full, so the answer is exactly the full comparison's."""
 
     def __init__(self, num_perm: int) -> None:
         self.num_perm = num_perm
@@ -146,12 +146,12 @@ class HashTable:
         keys = np.asarray(keys, dtype=np.int64)
         if not len(keys):
             return keys
-        values = np.asarray(sig.hashvalues).astype(np.uint32)
-        if len(values) != self.num_perm:
+        lowest = (np.asarray(sig.hashvalues) & 0xFF).astype(np.uint8)
+        if len(lowest) != self.num_perm:
             raise ValueError("cannot compare MinHash signatures of different sizes")
         needed = matches_needed(threshold, self.num_perm)
-        equal_bytes = np.take(self._bytes, keys, axis=0) == (values & 0xFF).astype(np.uint8)
-        maybe = keys[equal_bytes.sum(axis=1, dtype=np.int32) >= needed]
+        equal_bytes = np.take(self._bytes, keys, axis=0) == lowest  # np.take: faster than indexing with keys
+        maybe = keys[equal_bytes.sum(axis=1, dtype=np.int32) >= needed]  # a sum: faster than count_nonzero here
         if len(maybe):
             maybe = maybe[jaccard_many(sig, self._rows[maybe]) >= threshold]
         return np.unique(maybe)

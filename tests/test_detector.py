@@ -227,6 +227,20 @@ def test_the_lsh_proposes_only_pairs_whose_jaccard_estimate_reaches_its_threshol
     assert all(m.features["jaccard"] >= threshold for m in matches if "minhash" in m.sources)
 
 
+def test_a_reopened_index_checks_the_lsh_proposals_of_documents_indexed_before(detector_factory):
+    # a new Detector holds no MinHash hash values yet: those of the proposed documents are read from the index
+    first = detector_factory()
+    first.index([doc("wire", FLOOD_WIRE), doc("chess", CHESS), doc("bridge", BRIDGE)])
+    first.close()
+    second = detector_factory()
+    second.index([doc("rewrite", FLOOD_REWRITE)])
+    sources = {frozenset((second._id_of(p.a_key), second._id_of(p.b_key))): p.sources for p in second.store.all_pairs()}
+    assert "minhash" in sources[frozenset(("wire", "rewrite"))]
+    second.close()
+    third = detector_factory()
+    assert "minhash" in {m.id: m for m in third.query(FLOOD_REWRITE)}["wire"].sources
+
+
 def test_adding_documents_keeps_cluster_ids(floods):
     before = floods.cluster_of()
     floods.index([doc("bridge", BRIDGE), doc("new", "Lionel Messi signed a contract with Inter Miami in July.")])

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detector.minhash import (HashTable, LSHIndex, content_words, hash_values_from_bytes, jaccard, jaccard_many,
-                              shingles, signature, signature_from_bytes, signature_to_bytes)
+                              matches_needed, shingles, signature, signature_from_bytes, signature_to_bytes)
 
 NUM_PERM = 128
 
@@ -60,7 +60,7 @@ def test_jaccard_many_gives_each_estimate():
         jaccard_many(sigs[0], [signature(shingles(CHESS, 1), 64).hashvalues])
 
 
-def test_hash_table_gives_the_estimates_of_the_signatures_it_holds():
+def test_hash_table_gives_the_keys_reaching_each_threshold():
     texts = [FLOOD_WIRE, FLOOD_REWRITE, FLOOD_OTHER_EVENT, CHESS]
     sigs = [signature(shingles(t, 1), 128) for t in texts]
     table = HashTable(128)
@@ -83,7 +83,7 @@ def test_hash_table_reaching_is_the_full_comparison_whatever_the_fingerprints_sa
     # rows that agree with the query in some values, in the lowest byte only (a fingerprint match that is not a
     # value match) in others, and not at all in the rest, around every count the threshold can fall on
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
-    num_perm = data.draw(st.sampled_from([16, 128]))
+    num_perm = data.draw(st.sampled_from([16, 100, 128, 200]) | st.integers(16, 1024))  # not only powers of two
     query = rng.integers(0, 2**32, num_perm, dtype=np.uint64)
     table, keys = HashTable(num_perm), []
     for key in range(data.draw(st.integers(1, 40))):
@@ -97,9 +97,17 @@ def test_hash_table_reaching_is_the_full_comparison_whatever_the_fingerprints_sa
         keys += [key] * int(rng.integers(1, 3))
     sig = LeanMinHash(seed=1, hashvalues=query, scheme="affine32")
     threshold = data.draw(st.sampled_from([0.0, 0.2, 0.25, 0.5, 0.8, 1.0]) | st.floats(0, 1))
-    rows = {k: table._rows[k] for k in keys}
-    expected = sorted({k for k in keys if jaccard_many(sig, [rows[k]])[0] >= threshold})
+    equal = {k: int(np.count_nonzero(table._rows[k] == query)) for k in keys}
+    expected = sorted({k for k in keys if equal[k] / num_perm >= threshold})
     assert table.reaching(sig, np.array(keys, dtype=np.int64), threshold).tolist() == expected
+
+
+def test_matches_needed_is_the_estimates_own_comparison():
+    assert matches_needed(0.07, 100) == 7  # 0.07 * 100 is 7.000000000000001 in floating point: ceil would say 8
+    assert matches_needed(0.2, 128) == 26
+    assert matches_needed(0.0, 128) == matches_needed(-1.0, 128) == 0
+    assert matches_needed(1.0, 128) == 128
+    assert matches_needed(1.5, 128) == matches_needed(float("nan"), 128) == 129  # no count reaches it
 
 
 def test_signature_bytes_round_trip():
