@@ -157,7 +157,9 @@ def index(index_dir: Path, paths: tuple[str, ...], id_field: str, text_field: st
                                         on_error=errors.handle))
     with _open(index_dir, create=True, model=model, profile=profile) as detector, \
             tqdm(desc="indexing", unit="doc", file=sys.stderr, disable=None) as bar:
-        result = detector.index(documents, batch_size=batch_size, lock_timeout=lock_timeout, progress=bar.update)
+        # files are read ahead (the next batch prepared on the other core meanwhile); never stdin, a live stream
+        result = detector.index(documents, batch_size=batch_size, lock_timeout=lock_timeout, progress=bar.update,
+                                read_ahead="-" not in paths)
     click.echo(index_summary(result), err=True)
     errors.finish()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from .dedup import DedupSteps, record_decision
 from .stories import EMBEDDING, EXACT, MINHASH, StorySteps, with_days_apart
 from .evidence import PairEvidence, Terms, TermStats, quotations_of, specific_terms, word_ngrams
 from .minhash import HashTable, hash_values_from_bytes, shingles, signature, signature_from_bytes, signature_to_bytes
-from .parallel import MIN_TEXTS_PER_PROCESS, fork_map
+from .parallel import MIN_TEXTS_PER_PROCESS, Worker, fork_map
 from .results import AlignedSentences, Cluster, IndexResult, Match, PairReport, RemoveResult
 from .scoring import Scorer
 from .sentences import split_sentences, words
@@ -151,19 +152,26 @@ class Detector(StorySteps, DedupSteps):
     # ---- indexing ------------------------------------------------------------------------------------------
     def index(self, documents: Iterable[Document], *, batch_size: int = 256, lock_timeout: float = 60.0,
               progress: Callable[[int], None] | None = None,
-              committed: Callable[[list[Document]], None] | None = None) -> IndexResult:
+              committed: Callable[[list[Document]], None] | None = None,
+              read_ahead: bool | None = None) -> IndexResult:
         """Add documents; an unchanged one is skipped, a changed text under a known id replaces the old one.
 
         Work is committed every `batch_size` documents, so an interrupted run keeps every batch it finished;
         `committed` is called with each batch once it is durable.
+
+        `read_ahead`: read the next batch before this one is indexed, and prepare its texts (sentences, terms,
+        shingles) in a forked worker meanwhile. The default: for a list or other collection, not for an iterator,
+        which may be a live stream: reading ahead would hold back each batch's commit until the next one arrived.
+        An error raised while reading ahead is raised once the batch before it is committed, as without it.
         """
         started = time.perf_counter()
         result = IndexResult()
+        ahead = not isinstance(documents, Iterator) if read_ahead is None else read_ahead
         try:
-            with self.store.writing(timeout=lock_timeout):
+            with self.store.writing(timeout=lock_timeout), Worker() as worker:
                 snapshot = self.snapshot
-                for batch in batches(documents, batch_size):
-                    batch_result, new_keys = self._index_batch(batch, snapshot)
+                for batch, ready in self._batches_ahead(batches(documents, batch_size), worker if ahead else None):
+                    batch_result, new_keys = self._index_batch(batch, snapshot, ready)
                     result = result.merged(batch_result)
                     if new_keys or batch_result.metadata_updated:
                         only_added = not (batch_result.replaced or batch_result.metadata_updated)
@@ -203,10 +211,38 @@ class Detector(StorySteps, DedupSteps):
             raise
         return RemoveResult(removed, missing)
 
-    def _index_batch(self, batch: list[Document], snapshot: Snapshot) -> tuple[IndexResult, list[int]]:
+    def _batches_ahead(self, batch_iterator: Iterator[list[Document]], worker: Worker | None
+                       ) -> Iterator[tuple[list[Document], Future | None]]:
+        """Each batch, with the future of its texts prepared by `worker` (_prepare_texts), or None where they are
+        to be prepared here: the first batch, and every batch without a worker. With a worker, the next batch is
+        read and handed to it before this one is given out; an error raised reading it (a bad input line, say) is
+        raised when the caller asks for it, after indexing and committing this one."""
+        if worker is None:
+            for batch in batch_iterator:
+                yield batch, None
+            return
+        batch, ready = next(batch_iterator, None), None
+        while batch is not None:
+            following, error = None, None
+            try:
+                following = next(batch_iterator, None)
+            except Exception as exc:  # noqa: BLE001 - whatever the input raises, after this batch
+                error = exc
+            following_ready = (worker.submit(functools.partial(_prepare_texts, self.settings),
+                                             [doc.text for doc in following]) if following else None)
+            yield batch, ready
+            if error is not None:
+                raise error
+            batch, ready = following, following_ready
+
+    def _index_batch(self, batch: list[Document], snapshot: Snapshot,
+                     ready: Future | None = None) -> tuple[IndexResult, list[int]]:
+        """Index one batch. `ready`: the future of _prepare_texts of the batch's texts, if a worker prepared them."""
         added, replaced, unchanged, updated, exact = [], [], [], [], []
         todo: list[tuple[Document, int | None]] = []
-        for doc in batch:  # ids are unique within a batch (see _batches)
+        position: dict[str, int] = {}  # id -> place in the batch (of what `ready` answers)
+        for place, doc in enumerate(batch):  # ids are unique within a batch (see _batches)
+            position[doc.id] = place
             old = self.store.document(doc.id)
             if old is not None and old.content_hash == doc.content_hash:
                 if old.metadata != doc.metadata:
@@ -233,10 +269,13 @@ class Detector(StorySteps, DedupSteps):
                 indexed[digest] = stored.key
             new_text.append(not (digest in seen or digest in indexed))
             seen.add(digest)
-        # splitting, terms, shingles, n-grams: on both cores when the batch is large enough
-        prepared = fork_map(functools.partial(_prepare_text, self.settings),
-                            [(doc.text, new) for (doc, _), new in zip(todo, new_text)],
-                            min_per_process=MIN_TEXTS_PER_PROCESS)
+        if ready is not None:  # prepared in the worker, every text as a new one (what a duplicate needs is in it)
+            everything = ready.result()
+            prepared = [everything[position[doc.id]] for doc, _ in todo]
+        else:  # splitting, terms, shingles, n-grams: on both cores when the batch is large enough
+            prepared = fork_map(functools.partial(_prepare_text, self.settings),
+                                [(doc.text, new) for (doc, _), new in zip(todo, new_text)],
+                                min_per_process=MIN_TEXTS_PER_PROCESS)
         sentences = [p.sentences for p in prepared]
         need = [i for i, new in enumerate(new_text) if new]
         flat = [t for i in need for t in sentences[i]]
@@ -535,6 +574,11 @@ class _Prepared:
     terms: Terms | None = None
     ngrams: set[str] | None = None
     quotes: list[tuple[int, str]] | None = None
+
+
+def _prepare_texts(settings: Settings, texts: list[str]) -> list[_Prepared]:
+    """_prepare_text of each text, as a new one (run in a Worker)."""
+    return [_prepare_text(settings, (text, True)) for text in texts]
 
 
 def _prepare_text(settings: Settings, item: tuple[str, bool]) -> _Prepared:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Callable, Sequence, TypeVar
 
 T = TypeVar("T")
@@ -45,13 +45,18 @@ def _run(span: tuple[int, int]) -> list:
     return [function(item) for item in items[span[0]:span[1]]]
 
 
+def can_fork() -> bool:
+    """Whether this process may fork workers: fork exists here, and this is not a daemonic process (which may not
+    have children)."""
+    return "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon
+
+
 def fork_map(function: Callable[[T], R], items: Sequence[T], *, min_per_process: int | None = None) -> list[R]:
     """[function(item) for item in items], shared with forked workers when there is enough work (at least
     `min_per_process` items each, default MIN_ITEMS_PER_PROCESS); in order."""
     global _work
     count = min(processes(), len(items) // (min_per_process or MIN_ITEMS_PER_PROCESS))
-    if (count <= 1 or "fork" not in multiprocessing.get_all_start_methods()
-            or multiprocessing.current_process().daemon):  # a daemonic process may not have children
+    if count <= 1 or not can_fork():
         return [function(item) for item in items]
     bounds = [len(items) * i // count for i in range(count + 1)]
     spans = list(zip(bounds[:-1], bounds[1:]))
@@ -67,3 +72,44 @@ def fork_map(function: Callable[[T], R], items: Sequence[T], *, min_per_process:
     finally:
         _work = None
     return results
+
+
+#: tasks a Worker's process runs before it is forked anew (see Worker).
+WORKER_TASKS = 16
+
+
+class Worker:
+    """One forked process that works on what it is given while this process goes on with something else: indexing
+    prepares the next batch's texts there while it finds and scores the pairs of this one, which leave the second
+    core idle. Forked at the first submit and again after every WORKER_TASKS tasks: a fork of a large index costs
+    ~0.1 s, so not once a batch; and not once for a whole run either, as every page this process writes while its
+    worker lives is copied (the worker keeps the old one), so a long-lived worker would come to double the memory.
+    Ended by close(). submit() answers None where no worker can run (one process wanted, or no fork): the caller
+    then does the work itself."""
+
+    def __init__(self) -> None:
+        self._executor: ProcessPoolExecutor | None = None
+        self._tasks = 0
+
+    def submit(self, function: Callable[[T], R], argument: T) -> Future | None:
+        if processes() <= 1 or not can_fork():
+            return None
+        if self._executor is not None and self._tasks >= WORKER_TASKS:
+            self._executor.shutdown(wait=True)  # its last task finishes first: its future still gives the result
+            self._executor = None
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+            self._tasks = 0
+        self._tasks += 1
+        return self._executor.submit(function, argument)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    def __enter__(self) -> "Worker":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

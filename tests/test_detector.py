@@ -190,6 +190,89 @@ def test_fork_map_reports_a_dead_worker_instead_of_waiting(monkeypatch):
         fork_map(_die_in_a_worker, list(range(10)))  # item 9 falls to the worker
 
 
+def _read_ahead_documents() -> list:
+    return [doc("wire", FLOOD_WIRE), doc("italy", FLOOD_OTHER_EVENT), doc("copy", FLOOD_WIRE),
+            doc("rewrite", FLOOD_REWRITE), doc("chess", CHESS), doc("wire", FLOOD_WIRE + " A correction followed."),
+            doc("bridge", BRIDGE), doc("italy-rewrite", FLOOD_OTHER_REWRITE), doc("copy-2", FLOOD_REWRITE)]
+
+
+def test_reading_ahead_builds_the_same_index(detector_factory, tmp_path, monkeypatch):
+    # the next batch's texts prepared in a worker while this one is indexed: the same index as preparing each here,
+    # with exact copies, a replaced text and unchanged documents in the batches
+    from detector.parallel import Worker
+    monkeypatch.setenv("DETECTOR_PROCESSES", "2")
+    monkeypatch.setattr("detector.parallel.WORKER_TASKS", 2)  # forked anew on the way
+    handed: list[object] = []
+    submit = Worker.submit
+    monkeypatch.setattr(Worker, "submit", lambda self, f, a: handed.append(submit(self, f, a)) or handed[-1])
+    built = {}
+    for ahead in (False, True):
+        detector = detector_factory(tmp_path / f"ahead-{ahead}", encoder=FakeEncoder())
+        detector.index(_read_ahead_documents(), batch_size=2, read_ahead=ahead)
+        # an unchanged document before a new one in a batch prepared ahead
+        detector.index([doc("italy", FLOOD_OTHER_EVENT), doc("chess", CHESS), doc("bridge", BRIDGE),
+                        doc("late", FLOOD_OTHER_REWRITE + " It was reported late.")], batch_size=2, read_ahead=ahead)
+        keys = [d.key for d in detector.store.summaries()]
+        built[ahead] = (sorted(detector.store.all_pairs(), key=lambda p: (p.a_key, p.b_key)),
+                        [detector.store.view_row(k) for k in keys], detector.store.cluster_map(),
+                        [detector.store.decision(k) for k in keys])
+    assert handed and all(future is not None for future in handed)  # the worker did prepare batches
+    pairs = built[False][0]
+    assert len(pairs) > 3 and any(p.relation == "duplicate" for p in pairs)
+    assert built[True][:3] == built[False][:3]
+    assert [(d.matched_key, d.relation, d.score) for d in built[True][3]] == [
+        (d.matched_key, d.relation, d.score) for d in built[False][3]]
+
+
+def _failing_input():
+    yield from _read_ahead_documents()[:4]
+    raise ValueError("line 5: not JSON")
+
+
+def test_an_input_error_met_reading_ahead_is_raised_once_the_batch_before_is_committed(detector_factory, monkeypatch):
+    monkeypatch.setenv("DETECTOR_PROCESSES", "2")
+    detector = detector_factory()
+    committed: list[list[str]] = []
+    with pytest.raises(ValueError, match="line 5"):
+        detector.index(_failing_input(), batch_size=2, read_ahead=True,
+                       committed=lambda batch: committed.append([d.id for d in batch]))
+    assert committed == [["wire", "italy"], ["copy", "rewrite"]]
+    assert detector.store.count_documents() == 4
+
+
+def _prepare_failing_on_chess(settings, texts):
+    if CHESS in texts:
+        raise RuntimeError("could not prepare the chess report")
+    from detector.detector import _prepare_text
+    return [_prepare_text(settings, (text, True)) for text in texts]
+
+
+def test_a_text_the_worker_cannot_prepare_fails_its_batch_and_keeps_those_before(detector_factory, monkeypatch):
+    monkeypatch.setenv("DETECTOR_PROCESSES", "2")
+    monkeypatch.setattr("detector.detector._prepare_texts", _prepare_failing_on_chess)
+    detector = detector_factory()
+    with pytest.raises(RuntimeError, match="chess report"):
+        detector.index(_read_ahead_documents(), batch_size=2)  # a list: read ahead by default
+    assert detector.store.count_documents() == 4  # the batches before the chess report's (wire, italy; copy, rewrite)
+
+
+def test_the_worker_stays_out_where_one_process_is_wanted_or_none_can_fork(monkeypatch):
+    import multiprocessing
+    from types import SimpleNamespace
+    from detector.parallel import Worker
+    monkeypatch.setenv("DETECTOR_PROCESSES", "1")
+    with Worker() as worker:
+        assert worker.submit(abs, -1) is None
+    monkeypatch.setenv("DETECTOR_PROCESSES", "2")
+    monkeypatch.setattr("detector.parallel.WORKER_TASKS", 2)
+    with Worker() as worker:  # forked anew after two tasks; the results of every task still come back
+        futures = [worker.submit(abs, -n) for n in range(5)]
+        assert [f.result() for f in futures] == [0, 1, 2, 3, 4]
+    monkeypatch.setattr(multiprocessing, "current_process", lambda: SimpleNamespace(daemon=True))
+    with Worker() as worker:
+        assert worker.submit(abs, -1) is None
+
+
 def test_fork_map_stays_in_a_daemonic_process(monkeypatch):
     import multiprocessing
     import os
