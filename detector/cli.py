@@ -126,6 +126,13 @@ def cli(verbose: bool) -> None:
                         format="%(asctime)s %(name)s %(message)s")
 
 
+def all_files(paths: tuple[str, ...]) -> bool:
+    """Whether every path is a regular file or a folder: input that is there to be read ahead (the next batch
+    prepared on the other core meanwhile). Not '-' nor a pipe or device (/dev/stdin, a FIFO, <(tail -f ...)): a
+    live stream, whose batches would each wait for the next to arrive before they are committed."""
+    return all(p != "-" and (Path(p).is_dir() or Path(p).is_file()) for p in paths)
+
+
 @cli.command()
 @index_option
 @click.argument("paths", nargs=-1, required=True)
@@ -157,9 +164,8 @@ def index(index_dir: Path, paths: tuple[str, ...], id_field: str, text_field: st
                                         on_error=errors.handle))
     with _open(index_dir, create=True, model=model, profile=profile) as detector, \
             tqdm(desc="indexing", unit="doc", file=sys.stderr, disable=None) as bar:
-        # files are read ahead (the next batch prepared on the other core meanwhile); never stdin, a live stream
         result = detector.index(documents, batch_size=batch_size, lock_timeout=lock_timeout, progress=bar.update,
-                                read_ahead="-" not in paths)
+                                read_ahead=all_files(paths))
     click.echo(index_summary(result), err=True)
     errors.finish()
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Collection
 from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,18 +162,19 @@ class Detector(StorySteps, DedupSteps):
         `committed` is called with each batch once it is durable.
 
         `read_ahead`: read the next batch before this one is indexed, and prepare its texts (sentences, terms,
-        shingles) in a forked worker meanwhile. The default: for a list or other collection, not for an iterator,
-        which may be a live stream: reading ahead would hold back each batch's commit until the next one arrived.
-        An error raised while reading ahead is raised once the batch before it is committed, as without it.
+        shingles) in a forked worker meanwhile. The default: for a list or other collection, not for an iterator
+        or other lazy iterable, which may be a live stream: reading ahead would hold back each batch's commit until
+        the next one arrived. An error raised while reading ahead is raised once the batch before it is committed,
+        as without it. If the worker breaks (killed, or no memory to fork), the texts are prepared here.
         """
         started = time.perf_counter()
         result = IndexResult()
-        ahead = not isinstance(documents, Iterator) if read_ahead is None else read_ahead
+        ahead = isinstance(documents, Collection) if read_ahead is None else read_ahead
         try:
             with self.store.writing(timeout=lock_timeout), Worker() as worker:
                 snapshot = self.snapshot
-                for batch, ready in self._batches_ahead(batches(documents, batch_size), worker if ahead else None):
-                    batch_result, new_keys = self._index_batch(batch, snapshot, ready)
+                for batch, prepared in self._batches_ahead(batches(documents, batch_size), worker if ahead else None):
+                    batch_result, new_keys = self._index_batch(batch, snapshot, prepared)
                     result = result.merged(batch_result)
                     if new_keys or batch_result.metadata_updated:
                         only_added = not (batch_result.replaced or batch_result.metadata_updated)
@@ -212,35 +215,43 @@ class Detector(StorySteps, DedupSteps):
         return RemoveResult(removed, missing)
 
     def _batches_ahead(self, batch_iterator: Iterator[list[Document]], worker: Worker | None
-                       ) -> Iterator[tuple[list[Document], Future | None]]:
-        """Each batch, with the future of its texts prepared by `worker` (_prepare_texts), or None where they are
-        to be prepared here: the first batch, and every batch without a worker. With a worker, the next batch is
-        read and handed to it before this one is given out; an error raised reading it (a bad input line, say) is
-        raised when the caller asks for it, after indexing and committing this one."""
+                       ) -> Iterator[tuple[list[Document], _Ahead | None]]:
+        """Each batch, with what `worker` is preparing of it (_Ahead), or None where it is all to be prepared here:
+        the first batch, and every batch without a worker. With a worker, the next batch is read and its texts
+        that need preparing (not those indexed already with the same text) handed to the worker before this
+        batch is given out; an error raised reading it (a bad input line, say) is raised when the caller asks
+        for it, after indexing and committing this one."""
         if worker is None:
             for batch in batch_iterator:
                 yield batch, None
             return
-        batch, ready = next(batch_iterator, None), None
+        batch, ahead = next(batch_iterator, None), None
         while batch is not None:
             following, error = None, None
             try:
                 following = next(batch_iterator, None)
             except Exception as exc:  # noqa: BLE001 - whatever the input raises, after this batch
                 error = exc
-            following_ready = (worker.submit(functools.partial(_prepare_texts, self.settings),
-                                             [doc.text for doc in following]) if following else None)
-            yield batch, ready
+            following_ahead = self._prepare_ahead(following, worker) if following else None
+            yield batch, ahead
             if error is not None:
                 raise error
-            batch, ready = following, following_ready
+            batch, ahead = following, following_ahead
+
+    def _prepare_ahead(self, batch: list[Document], worker: Worker) -> _Ahead | None:
+        """Hand the texts of `batch` that are not indexed as they are to the worker."""
+        stored = self.store.content_hashes([doc.id for doc in batch])
+        places = [i for i, doc in enumerate(batch) if stored.get(doc.id) != doc.content_hash]
+        future = worker.submit(functools.partial(_prepare_texts, self.settings), [batch[i].text for i in places],
+                               count=len(places))
+        return _Ahead(future, places, worker) if future is not None else None
 
     def _index_batch(self, batch: list[Document], snapshot: Snapshot,
-                     ready: Future | None = None) -> tuple[IndexResult, list[int]]:
-        """Index one batch. `ready`: the future of _prepare_texts of the batch's texts, if a worker prepared them."""
+                     ahead: _Ahead | None = None) -> tuple[IndexResult, list[int]]:
+        """Index one batch. `ahead`: what a worker is preparing of it, if anything."""
         added, replaced, unchanged, updated, exact = [], [], [], [], []
         todo: list[tuple[Document, int | None]] = []
-        position: dict[str, int] = {}  # id -> place in the batch (of what `ready` answers)
+        position: dict[str, int] = {}  # id -> place in the batch (of what `ahead` answers)
         for place, doc in enumerate(batch):  # ids are unique within a batch (see _batches)
             position[doc.id] = place
             old = self.store.document(doc.id)
@@ -269,13 +280,13 @@ class Detector(StorySteps, DedupSteps):
                 indexed[digest] = stored.key
             new_text.append(not (digest in seen or digest in indexed))
             seen.add(digest)
-        if ready is not None:  # prepared in the worker, every text as a new one (what a duplicate needs is in it)
-            everything = ready.result()
-            prepared = [everything[position[doc.id]] for doc, _ in todo]
-        else:  # splitting, terms, shingles, n-grams: on both cores when the batch is large enough
-            prepared = fork_map(functools.partial(_prepare_text, self.settings),
-                                [(doc.text, new) for (doc, _), new in zip(todo, new_text)],
-                                min_per_process=MIN_TEXTS_PER_PROCESS)
+        # splitting, terms, shingles, n-grams: by the worker when it read ahead, else on both cores when the batch
+        # is large enough; the worker prepared every text as a new one (what an exact duplicate needs is in it)
+        done = ahead.results() if ahead is not None and todo else {}
+        missing = [(doc.text, new) for (doc, _), new in zip(todo, new_text) if position[doc.id] not in done]
+        local = iter(fork_map(functools.partial(_prepare_text, self.settings), missing,
+                              min_per_process=MIN_TEXTS_PER_PROCESS))
+        prepared = [done[position[doc.id]] if position[doc.id] in done else next(local) for doc, _ in todo]
         sentences = [p.sentences for p in prepared]
         need = [i for i, new in enumerate(new_text) if new]
         flat = [t for i in need for t in sentences[i]]
@@ -562,6 +573,25 @@ def _pair_features(views: dict[int, TextView], align_threshold: float, stats: Te
     """The features of an indexed pair (both documents counted in `stats`), from views already loaded."""
     return compare(views[pair[0]], views[pair[1]], align_threshold=align_threshold, stats=stats, indexed=(True, True),
                    explain=False).features()
+
+
+@dataclass
+class _Ahead:
+    """What a worker is preparing of a batch read ahead: the future of _prepare_texts of the texts at `places`."""
+
+    future: Future
+    places: list[int]
+    worker: Worker
+
+    def results(self) -> dict[int, _Prepared]:
+        """place in the batch -> prepared text; empty when the worker broke (killed, say): those are then
+        prepared here, and the worker is not used again."""
+        try:
+            return dict(zip(self.places, self.future.result()))
+        except BrokenProcessPool:
+            log.warning("the worker preparing texts ahead stopped; preparing them here from now on")
+            self.worker.give_up()
+            return {}
 
 
 @dataclass(frozen=True)

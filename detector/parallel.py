@@ -13,6 +13,7 @@ import gc
 import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Sequence, TypeVar
 
 T = TypeVar("T")
@@ -75,37 +76,68 @@ def fork_map(function: Callable[[T], R], items: Sequence[T], *, min_per_process:
     return results
 
 
-#: tasks a Worker's process runs before it is forked anew (see Worker).
-WORKER_TASKS = 16
+#: texts a Worker's process is given before it is forked anew (see Worker).
+WORKER_TEXTS = 4096
+
+
+def _start_worker(parent: int) -> None:
+    """In a Worker's process, first: end with the parent (on Linux), and leave inherited objects out of garbage
+    collection. Without the first, a parent killed outright (for memory, say) would leave its worker waiting
+    forever, holding copies of its file descriptors. Without the second, a collection in the worker would visit,
+    and so copy, every page of Python objects it inherited; what the worker makes itself is still collected
+    (blingfire's calls leave a few KB of reference cycles a text)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the parent's normal exit still ends the worker
+        pass
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+    gc.freeze()
 
 
 class Worker:
     """One forked process that works on what it is given while this process goes on with something else: indexing
     prepares the next batch's texts there while it finds and scores the pairs of this one, which leave the second
-    core idle. Forked at the first submit and again after every WORKER_TASKS tasks: a fork of a large index costs
+    core idle. Forked at the first submit and again after every WORKER_TEXTS texts: a fork of a large index costs
     ~0.1 s, so not once a batch; and not once for a whole run either, as every page this process writes while its
-    worker lives is copied (the worker keeps the old one), so a long-lived worker would come to double the memory.
-    Ended by close(). submit() answers None where no worker can run (one process wanted, or no fork): the caller
-    then does the work itself."""
+    worker lives is copied (the worker keeps the old one), so a long-lived worker would come to hold a second copy
+    of much of the memory. Ended by close(). submit() answers None where no worker can or should run (one process
+    wanted, no fork, fewer than MIN_TEXTS texts, or the worker broke: killed, or a failed fork): the caller then
+    does the work itself."""
+
+    #: fewer texts than this are not worth handing over (as MIN_TEXTS_PER_PROCESS for fork_map).
+    MIN_TEXTS = MIN_TEXTS_PER_PROCESS
 
     def __init__(self) -> None:
         self._executor: ProcessPoolExecutor | None = None
-        self._tasks = 0
+        self._texts = 0
+        self.broken = False
 
-    def submit(self, function: Callable[[T], R], argument: T) -> Future | None:
-        if processes() <= 1 or not can_fork():
+    def submit(self, function: Callable[[T], R], texts: T, *, count: int) -> Future | None:
+        """function(texts) in the worker; `count`: how many texts that is."""
+        if self.broken or count < self.MIN_TEXTS or processes() <= 1 or not can_fork():
             return None
-        if self._executor is not None and self._tasks >= WORKER_TASKS:
-            self._executor.shutdown(wait=True)  # its last task finishes first: its future still gives the result
-            self._executor = None
-        if self._executor is None:
-            # with no cyclic garbage collection in the worker: a collection there would visit, and so copy, every
-            # page of Python objects it inherited (what it runs makes no reference cycles; it lives 16 tasks)
-            self._executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"),
-                                                 initializer=gc.disable)
-            self._tasks = 0
-        self._tasks += 1
-        return self._executor.submit(function, argument)
+        try:
+            if self._executor is not None and self._texts >= WORKER_TEXTS:
+                self._executor.shutdown(wait=True)  # its last task finishes first: its future still has the result
+                self._executor = None
+            if self._executor is None:
+                self._executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"),
+                                                     initializer=_start_worker, initargs=(os.getpid(),))
+                self._texts = 0
+            self._texts += count
+            return self._executor.submit(function, texts)
+        except (BrokenProcessPool, OSError):  # killed while idle, or no memory to fork: on without it
+            self.give_up()
+            return None
+
+    def give_up(self) -> None:
+        """Stop using the worker (it broke); the caller works alone from now on."""
+        self.broken = True
+        self.close()
 
     def close(self) -> None:
         if self._executor is not None:

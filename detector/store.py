@@ -414,6 +414,10 @@ class Store:
                                (key,)).fetchone()
         return json.loads(row[0]), row[1], row[2], json.loads(row[3])
 
+    def content_hashes(self, ids: list[str]) -> dict[str, str]:
+        """id -> content hash of those of `ids` that are indexed."""
+        return dict(self._rows_in("SELECT id, content_hash FROM documents WHERE id IN ({marks})", ids))
+
     def document_by_hash(self, digest: str) -> StoredDocument | None:
         row = self._db.execute(f"SELECT {self._DOC_COLUMNS} FROM documents WHERE content_hash = ? ORDER BY seq LIMIT 1",
                                (digest,)).fetchone()

@@ -411,3 +411,13 @@ def test_index_of_a_missing_path_creates_nothing(runner, fake_model, tmp_path):
     assert result.exit_code == 1
     assert result.stderr == f"Error: {tmp_path / 'nope.txt'}: no such file or folder\n"
     assert not (tmp_path / "new").exists()
+
+
+def test_only_files_and_folders_are_read_ahead(tmp_path):
+    import os
+    from detector.cli import all_files
+    (tmp_path / "a.jsonl").write_text("{}\n")
+    os.mkfifo(tmp_path / "feed")
+    assert all_files((str(tmp_path / "a.jsonl"), str(tmp_path)))
+    assert not all_files(("-",))
+    assert not all_files((str(tmp_path / "a.jsonl"), str(tmp_path / "feed")))  # a live stream among them

@@ -4,6 +4,7 @@ reports and representatives."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -201,17 +202,29 @@ def test_reading_ahead_builds_the_same_index(detector_factory, tmp_path, monkeyp
     # with exact copies, a replaced text and unchanged documents in the batches
     from detector.parallel import Worker
     monkeypatch.setenv("DETECTOR_PROCESSES", "2")
-    monkeypatch.setattr("detector.parallel.WORKER_TASKS", 2)  # forked anew on the way
+    monkeypatch.setattr(Worker, "MIN_TEXTS", 1)  # hand over the smallest batch
+    monkeypatch.setattr("detector.parallel.WORKER_TEXTS", 3)  # forked anew on the way
     handed: list[object] = []
     submit = Worker.submit
-    monkeypatch.setattr(Worker, "submit", lambda self, f, a: handed.append(submit(self, f, a)) or handed[-1])
+    monkeypatch.setattr(Worker, "submit",
+                        lambda self, f, a, count: handed.append(submit(self, f, a, count=count)) or handed[-1])
     built = {}
     for ahead in (False, True):
         detector = detector_factory(tmp_path / f"ahead-{ahead}", encoder=FakeEncoder())
         detector.index(_read_ahead_documents(), batch_size=2, read_ahead=ahead)
-        # an unchanged document before a new one in a batch prepared ahead
+        # in batches prepared ahead: an unchanged document before a new one, new metadata for an unchanged text,
+        # two copies of one new text
         detector.index([doc("italy", FLOOD_OTHER_EVENT), doc("chess", CHESS), doc("bridge", BRIDGE),
-                        doc("late", FLOOD_OTHER_REWRITE + " It was reported late.")], batch_size=2, read_ahead=ahead)
+                        doc("late", FLOOD_OTHER_REWRITE + " It was reported late."),
+                        doc("rewrite", FLOOD_REWRITE, source="wire"), doc("copy-3", FLOOD_REWRITE),
+                        doc("twin-a", CHESS + " Both players agreed."), doc("twin-b", CHESS + " Both players agreed.")],
+                       batch_size=2, read_ahead=ahead)
+        # a batch read ahead while "wire" still held its correction: its new text is handed over, the correction
+        # (unchanged then, changed back by the batch before by the time it is indexed) is prepared here
+        detector.index([doc("wire", FLOOD_WIRE), doc("a2", BRIDGE + " Traffic resumed at noon."),
+                        doc("b2", CHESS + " The match was drawn."),
+                        doc("wire", FLOOD_WIRE + " A correction followed.")],
+                       batch_size=2, read_ahead=ahead)
         keys = [d.key for d in detector.store.summaries()]
         built[ahead] = (sorted(detector.store.all_pairs(), key=lambda p: (p.a_key, p.b_key)),
                         [detector.store.view_row(k) for k in keys], detector.store.cluster_map(),
@@ -230,7 +243,9 @@ def _failing_input():
 
 
 def test_an_input_error_met_reading_ahead_is_raised_once_the_batch_before_is_committed(detector_factory, monkeypatch):
+    from detector.parallel import Worker
     monkeypatch.setenv("DETECTOR_PROCESSES", "2")
+    monkeypatch.setattr(Worker, "MIN_TEXTS", 1)
     detector = detector_factory()
     committed: list[list[str]] = []
     with pytest.raises(ValueError, match="line 5"):
@@ -248,12 +263,76 @@ def _prepare_failing_on_chess(settings, texts):
 
 
 def test_a_text_the_worker_cannot_prepare_fails_its_batch_and_keeps_those_before(detector_factory, monkeypatch):
+    from detector.parallel import Worker
     monkeypatch.setenv("DETECTOR_PROCESSES", "2")
+    monkeypatch.setattr(Worker, "MIN_TEXTS", 1)
     monkeypatch.setattr("detector.detector._prepare_texts", _prepare_failing_on_chess)
     detector = detector_factory()
     with pytest.raises(RuntimeError, match="chess report"):
         detector.index(_read_ahead_documents(), batch_size=2)  # a list: read ahead by default
     assert detector.store.count_documents() == 4  # the batches before the chess report's (wire, italy; copy, rewrite)
+    monkeypatch.undo()
+    detector.index(_read_ahead_documents(), batch_size=2)  # the index is whole: the rest goes in
+    assert detector.store.count_documents() == 8
+
+
+def _kill_in_the_worker(settings, texts):
+    import os
+    import signal
+    os.kill(os.getpid(), signal.SIGKILL)  # as if killed for memory
+
+
+def test_a_worker_killed_leaves_the_texts_to_be_prepared_here(detector_factory, tmp_path, monkeypatch):
+    from detector.parallel import Worker
+    monkeypatch.setenv("DETECTOR_PROCESSES", "2")
+    monkeypatch.setattr(Worker, "MIN_TEXTS", 1)
+    expected = detector_factory(tmp_path / "alone", encoder=FakeEncoder())
+    expected.index(_read_ahead_documents(), batch_size=2, read_ahead=False)
+    monkeypatch.setattr("detector.detector._prepare_texts", _kill_in_the_worker)
+    detector = detector_factory(tmp_path / "killed", encoder=FakeEncoder())
+    detector.index(_read_ahead_documents(), batch_size=2)
+    assert sorted(detector.store.all_pairs(), key=lambda p: (p.a_key, p.b_key)) == sorted(
+        expected.store.all_pairs(), key=lambda p: (p.a_key, p.b_key))
+
+
+def _stream_checked(committed: list[list[str]]):
+    documents = _read_ahead_documents()
+    yield from documents[:2]
+    # asked for the next document: the batch before must be committed by now, or the stream was read ahead
+    assert committed == [["wire", "italy"]], "a stream was read ahead"
+    yield from documents[2:4]
+
+
+def test_an_iterator_is_not_read_ahead_unless_asked(detector_factory, monkeypatch):
+    from detector.parallel import Worker
+    monkeypatch.setenv("DETECTOR_PROCESSES", "2")
+    monkeypatch.setattr(Worker, "MIN_TEXTS", 1)
+    committed: list[list[str]] = []
+    detector = detector_factory()
+    detector.index(_stream_checked(committed), batch_size=2, committed=lambda b: committed.append([d.id for d in b]))
+    assert committed == [["wire", "italy"], ["copy", "rewrite"]]
+    committed.clear()
+    with pytest.raises(AssertionError, match="read ahead"):  # asked for: read ahead
+        detector_factory(detector.store.path.parent / "other").index(
+            _stream_checked(committed), batch_size=2, read_ahead=True,
+            committed=lambda b: committed.append([d.id for d in b]))
+
+
+def test_unchanged_documents_are_not_handed_to_the_worker(detector_factory, monkeypatch):
+    from detector.parallel import Worker
+    monkeypatch.setenv("DETECTOR_PROCESSES", "2")
+    monkeypatch.setattr(Worker, "MIN_TEXTS", 1)
+    detector = detector_factory()
+    detector.index(_read_ahead_documents(), batch_size=2)
+    counts: list[int] = []
+    submit = Worker.submit
+    monkeypatch.setattr(Worker, "submit",
+                        lambda self, f, a, count: counts.append(count) or submit(self, f, a, count=count))
+    # batch 1 changes "wire" back to its first text; batch 3 (read ahead once batch 1 is in) brings the correction
+    # again: the one text to hand over; the other batches hold nothing to prepare, and nothing is waited for
+    detector.index(_read_ahead_documents(), batch_size=2)
+    assert counts == [0, 1, 0, 0]  # batches 2-5
+    assert detector.store.document("wire").text == _read_ahead_documents()[5].text
 
 
 def test_the_worker_stays_out_where_one_process_is_wanted_or_none_can_fork(monkeypatch):
@@ -262,15 +341,57 @@ def test_the_worker_stays_out_where_one_process_is_wanted_or_none_can_fork(monke
     from detector.parallel import Worker
     monkeypatch.setenv("DETECTOR_PROCESSES", "1")
     with Worker() as worker:
-        assert worker.submit(abs, -1) is None
+        assert worker.submit(abs, -1, count=100) is None
     monkeypatch.setenv("DETECTOR_PROCESSES", "2")
-    monkeypatch.setattr("detector.parallel.WORKER_TASKS", 2)
-    with Worker() as worker:  # forked anew after two tasks; the results of every task still come back
-        futures = [worker.submit(abs, -n) for n in range(5)]
+    monkeypatch.setattr("detector.parallel.WORKER_TEXTS", 200)
+    with Worker() as worker:  # forked anew after 200 texts; the results of every task still come back
+        assert worker.submit(abs, -1, count=Worker.MIN_TEXTS - 1) is None  # too few to hand over
+        futures = [worker.submit(abs, -n, count=100) for n in range(5)]
         assert [f.result() for f in futures] == [0, 1, 2, 3, 4]
     monkeypatch.setattr(multiprocessing, "current_process", lambda: SimpleNamespace(daemon=True))
     with Worker() as worker:
-        assert worker.submit(abs, -1) is None
+        assert worker.submit(abs, -1, count=100) is None
+
+
+_ORPHAN = """
+import multiprocessing, os, sys, time
+os.environ["DETECTOR_PROCESSES"] = "2"
+from detector.parallel import Worker
+worker = Worker()
+worker.submit(time.sleep, 30, count=Worker.MIN_TEXTS)
+time.sleep(0.5)
+print(" ".join(str(child.pid) for child in multiprocessing.active_children()), flush=True)
+time.sleep(60)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_a_worker_ends_with_its_parent_even_when_the_parent_is_killed():
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    parent = subprocess.Popen([sys.executable, "-c", _ORPHAN], stdout=subprocess.PIPE, text=True)
+    try:
+        workers = [int(pid) for pid in parent.stdout.readline().split()]
+        assert workers and all(_alive(pid) for pid in workers)
+        os.kill(parent.pid, signal.SIGKILL)  # no clean-up runs: as the kernel's out-of-memory killer does
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(pid) for pid in workers)
+    finally:
+        parent.kill()
 
 
 def test_fork_map_stays_in_a_daemonic_process(monkeypatch):
