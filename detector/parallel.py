@@ -5,6 +5,9 @@ A forked worker inherits everything already in memory (document views, term stat
 sent to it; it computes plain results (prepared texts, feature dicts, scores) for its share of the items and sends
 them back. Only the parent touches the index database. Where fork is unavailable, or the work is too small to pay
 for a fork, the items are computed here, one after the other: the results are the same either way (tested).
+
+fork_map shares one piece of work and waits for it; a Worker takes work to do in the background (indexing's next
+batch, read ahead) while this process goes on.
 """
 
 from __future__ import annotations
