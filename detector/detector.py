@@ -241,19 +241,17 @@ class Detector(StorySteps, DedupSteps):
     def _prepare_ahead(self, batch: list[Document], worker: Worker) -> _Ahead | None:
         """Hand the texts of `batch` that are not indexed as they are to the worker."""
         stored = self.store.content_hashes([doc.id for doc in batch])
-        places = [i for i, doc in enumerate(batch) if stored.get(doc.id) != doc.content_hash]
-        future = worker.submit(functools.partial(_prepare_texts, self.settings), [batch[i].text for i in places],
-                               count=len(places))
-        return _Ahead(future, places, worker) if future is not None else None
+        handed = [doc for doc in batch if stored.get(doc.id) != doc.content_hash]
+        future = worker.submit(functools.partial(_prepare_texts, self.settings), [doc.text for doc in handed],
+                               count=len(handed))
+        return _Ahead(future, [doc.id for doc in handed], worker) if future is not None else None
 
     def _index_batch(self, batch: list[Document], snapshot: Snapshot,
                      ahead: _Ahead | None = None) -> tuple[IndexResult, list[int]]:
         """Index one batch. `ahead`: what a worker is preparing of it, if anything."""
         added, replaced, unchanged, updated, exact = [], [], [], [], []
         todo: list[tuple[Document, int | None]] = []
-        position: dict[str, int] = {}  # id -> place in the batch (of what `ahead` answers)
-        for place, doc in enumerate(batch):  # ids are unique within a batch (see _batches)
-            position[doc.id] = place
+        for doc in batch:  # ids are unique within a batch (see _batches)
             old = self.store.document(doc.id)
             if old is not None and old.content_hash == doc.content_hash:
                 if old.metadata != doc.metadata:
@@ -283,10 +281,10 @@ class Detector(StorySteps, DedupSteps):
         # splitting, terms, shingles, n-grams: by the worker when it read ahead, else on both cores when the batch
         # is large enough; the worker prepared every text as a new one (what an exact duplicate needs is in it)
         done = ahead.results() if ahead is not None and todo else {}
-        missing = [(doc.text, new) for (doc, _), new in zip(todo, new_text) if position[doc.id] not in done]
+        missing = [(doc.text, new) for (doc, _), new in zip(todo, new_text) if doc.id not in done]
         local = iter(fork_map(functools.partial(_prepare_text, self.settings), missing,
                               min_per_process=MIN_TEXTS_PER_PROCESS))
-        prepared = [done[position[doc.id]] if position[doc.id] in done else next(local) for doc, _ in todo]
+        prepared = [done[doc.id] if doc.id in done else next(local) for doc, _ in todo]
         sentences = [p.sentences for p in prepared]
         need = [i for i, new in enumerate(new_text) if new]
         flat = [t for i in need for t in sentences[i]]
@@ -478,7 +476,7 @@ class Detector(StorySteps, DedupSteps):
             return []
         snapshot = self.snapshot
         sources: dict[int, set[str]] = {}
-        proposed = snapshot.lsh.hits_many(np.asarray(query.signature.hashvalues)[None, :])[0]
+        proposed = snapshot.lsh.hits(query.signature)
         self._load_hash_values(proposed)
         for key in self._reaching_threshold(query.signature, proposed).tolist():
             sources.setdefault(key, set()).add(MINHASH)
@@ -577,17 +575,18 @@ def _pair_features(views: dict[int, TextView], align_threshold: float, stats: Te
 
 @dataclass
 class _Ahead:
-    """What a worker is preparing of a batch read ahead: the future of _prepare_texts of the texts at `places`."""
+    """What a worker is preparing of a batch read ahead: the future of _prepare_texts of the texts of `ids` (unique
+    within a batch)."""
 
     future: Future
-    places: list[int]
+    ids: list[str]
     worker: Worker
 
-    def results(self) -> dict[int, _Prepared]:
-        """place in the batch -> prepared text; empty when the worker broke (killed, say): those are then
-        prepared here, and the worker is not used again."""
+    def results(self) -> dict[str, _Prepared]:
+        """document id -> prepared text; empty when the worker broke (killed, say): those are then prepared here,
+        and the worker is not used again."""
         try:
-            return dict(zip(self.places, self.future.result()))
+            return dict(zip(self.ids, self.future.result()))
         except BrokenProcessPool:
             log.warning("the worker preparing texts ahead stopped; preparing them here from now on")
             self.worker.give_up()

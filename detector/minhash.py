@@ -262,6 +262,10 @@ class LSHIndex:
         """The keys the LSH proposes for `sig`, in increasing order."""
         return self.query_many(np.asarray(sig.hashvalues)[None, :])[0]
 
+    def hits(self, sig: LeanMinHash) -> np.ndarray:
+        """hits_many() for one signature."""
+        return self.hits_many(np.asarray(sig.hashvalues)[None, :])[0]
+
     def query_many(self, hash_values: np.ndarray) -> list[np.ndarray]:
         """query() for each row of a matrix of hash values."""
         return [np.unique(hits) for hits in self.hits_many(hash_values)]
