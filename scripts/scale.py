@@ -2,6 +2,7 @@
 
     python scripts/scale.py --data ../shared/data --to 200000 [--step 10000] [--index PATH] [--profile fast]
                             [--spliced]
+    python scripts/scale.py --data ../shared/data --to 1000000 --index PATH --spliced --queries-only
 
 The corpus is scripts/benchmark.py's (the dedup stream, then articles composed of real sentences with copies and
 paraphrases). With --index, an existing index grown by an earlier run is taken up where it stopped (its documents
@@ -12,6 +13,11 @@ Per step: documents per second through `Detector.index` (batches of 256), the se
 memory (now and peak), bytes per document on disk, and query latency p50 / p95 (20 corpus articles with their last
 sentence dropped). The stages are timed by wrapping the Detector's own methods for the run: a measurement, not
 an API.
+
+With --queries-only, an existing index is opened as a new process would open it and only queried: the time to
+open it (model, checkpoint and the documents committed after it), then query latency p50 / p95 over 50 corpus
+articles with their last sentence dropped, first with nothing cached (each query reads its candidates' documents
+from the database), then the same queries again, and resident memory after each.
 """
 
 from __future__ import annotations
@@ -59,6 +65,25 @@ def disk_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
+def query_only(path: Path, probes: list[str]) -> None:
+    before = rss_mb()
+    began = time.perf_counter()
+    with Detector.open(path) as detector:
+        detector.query(probes[0])  # the first query loads the model and brings the search indexes up to date
+        opened = time.perf_counter() - began
+        count = detector.store.count_documents()
+        print(f"{path}: {count:,} documents; opened and first query answered in {opened:.1f} s; "
+              f"RSS {rss_mb():.0f} MB ({rss_mb() - before:.0f} MB more than before opening)")
+        for label in ("cold (nothing cached)", "warm (the same queries again)"):
+            latencies = []
+            for text in probes[1:]:
+                began = time.perf_counter()
+                detector.query(text)
+                latencies.append(time.perf_counter() - began)
+            print(f"query ms p50 / p95, {label}, {len(latencies)} queries: {percentiles(latencies)}; "
+                  f"RSS {rss_mb():.0f} MB", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="folder with the labelled sets (../shared/data)")
@@ -69,9 +94,16 @@ def main() -> None:
     parser.add_argument("--spliced", action="store_true",
                         help="compose sentences of two real half sentences (articles then share whole sentences "
                              "about as rarely as news does; see benchmark.corpus)")
+    parser.add_argument("--queries-only", action="store_true",
+                        help="only open the --index and query it (cold, then warm); add nothing")
     args = parser.parse_args()
+    if args.queries_only and args.index is None:
+        parser.error("--queries-only needs the --index to query")
 
     documents = corpus(args.data, args.to, spliced=args.spliced)
+    if args.queries_only:
+        query_only(args.index, queries(documents, random.Random(11)))
+        return
     probes = queries(documents, random.Random(11))[:20]
     seconds: dict[str, float] = defaultdict(float)
     clock_stages(seconds)
