@@ -11,7 +11,6 @@ import logging
 import time
 from collections.abc import Collection
 from concurrent.futures import Future
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -583,12 +582,14 @@ class _Ahead:
     worker: Worker
 
     def results(self) -> dict[str, _Prepared]:
-        """document id -> prepared text; empty when the worker broke (killed, say): those are then prepared here,
-        and the worker is not used again."""
+        """document id -> prepared text; empty when the worker failed (killed, out of memory, an error): those
+        are then prepared here, where a text that cannot be prepared fails as it would without a worker, and the
+        worker is not used again."""
         try:
             return dict(zip(self.ids, self.future.result()))
-        except BrokenProcessPool:
-            log.warning("the worker preparing texts ahead stopped; preparing them here from now on")
+        except Exception as exc:  # noqa: BLE001 - whatever went wrong there, this process can do the work
+            log.warning("the worker preparing texts ahead failed (%s: %s); preparing them here from now on",
+                        type(exc).__name__, exc)
             self.worker.give_up()
             return {}
 

@@ -13,11 +13,13 @@ batch, read ahead) while this process goes on.
 from __future__ import annotations
 
 import gc
+import logging
 import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Sequence, TypeVar
+
+log = logging.getLogger("detector")
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -66,17 +68,44 @@ def fork_map(function: Callable[[T], R], items: Sequence[T], *, min_per_process:
     bounds = [len(items) * i // count for i in range(count + 1)]
     spans = list(zip(bounds[:-1], bounds[1:]))
     _work = (function, items)
+    # an executor, not a Pool: a worker that dies (killed for memory, say) raises BrokenProcessPool here instead of
+    # leaving this process waiting forever with the index locked
+    executor = ProcessPoolExecutor(count - 1, mp_context=multiprocessing.get_context("fork"),
+                                   initializer=_start_child, initargs=(os.getpid(),))
     try:
-        # an executor, not a Pool: a worker that dies (killed for memory, say) raises BrokenProcessPool here
-        # instead of leaving this process waiting forever with the index locked
-        with ProcessPoolExecutor(count - 1, mp_context=multiprocessing.get_context("fork")) as executor:
-            others = [executor.submit(_run, span) for span in spans[1:]]
-            results = _run(spans[0])
-            for future in others:
-                results += future.result()
+        others = [executor.submit(_run, span) for span in spans[1:]]
+        results = _run(spans[0])
+        for future in others:
+            results += future.result()
+    except BaseException:  # Ctrl-C, say: the workers' shares are not wanted any more
+        _end(executor, now=True)
+        raise
     finally:
         _work = None
+    _end(executor)
     return results
+
+
+def _end(executor: ProcessPoolExecutor, *, now: bool = False) -> None:
+    """Shut `executor` down: once its running tasks finish, or `now`, killing its processes (their work is not
+    wanted: this process was interrupted, say). Also ends the processes of an executor that never fully started
+    (forked, but its thread could not start), which cannot shut down."""
+    try:
+        if not now:
+            executor.shutdown(wait=True, cancel_futures=True)
+            return
+    except Exception:  # noqa: BLE001 - half started: end its processes below
+        pass
+    # ProcessPoolExecutor kills its processes only from Python 3.14 on (kill_workers)
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    for process in processes:
+        process.kill()
+    for process in processes:
+        process.join(5)
+    try:
+        executor.shutdown(wait=True, cancel_futures=True)
+    except Exception:  # noqa: BLE001 - a half-started one cannot: its processes are ended already
+        pass
 
 
 #: texts a Worker's process is given before it is forked anew (see Worker). Every page this process writes while
@@ -86,21 +115,26 @@ def fork_map(function: Callable[[T], R], items: Sequence[T], *, min_per_process:
 WORKER_TEXTS = 1024
 
 
-def _start_worker(parent: int) -> None:
-    """In a Worker's process, first: end with the parent (on Linux), and leave inherited objects out of garbage
-    collection. Without the first, a parent killed outright (for memory, say) would leave its worker waiting
-    forever, holding copies of its file descriptors. Without the second, a collection in the worker would visit,
-    and so copy, every page of Python objects it inherited; what the worker makes itself is still collected
-    (blingfire's calls leave a few KB of reference cycles a text)."""
+def _start_child(parent: int) -> None:
+    """In a forked process (a Worker's, or one of fork_map's), first: end with the parent (on Linux), leave Ctrl-C
+    to the parent, and leave inherited objects out of garbage collection. Without the first, a parent killed
+    outright (for memory, say) would leave its child running or waiting forever, holding copies of its file
+    descriptors: the index's database files, and the pipes of a shell pipeline, whose reader then never sees the
+    end. Without the second, Ctrl-C in a terminal, which reaches the whole process group, would end the child with
+    a traceback of its own beside the parent's; the parent stops it anyway. Without the third, a collection in the
+    child would visit, and so copy, every page of Python objects it inherited; what the child makes itself is
+    still collected (blingfire's calls leave a few KB of reference cycles a text)."""
+    import signal
+
     try:
         import ctypes
-        import signal
 
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: the parent's normal exit still ends the worker
+    except (OSError, AttributeError):  # not Linux: the parent's normal exit still ends the child
         pass
     if os.getppid() != parent:  # the parent died before the line above
         os._exit(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.freeze()
 
 
@@ -132,11 +166,12 @@ class Worker:
                 self._executor = None
             if self._executor is None:
                 self._executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"),
-                                                     initializer=_start_worker, initargs=(os.getpid(),))
+                                                     initializer=_start_child, initargs=(os.getpid(),))
                 self._texts = 0
             self._texts += count
             return self._executor.submit(function, texts)
-        except (BrokenProcessPool, OSError):  # killed while idle, or no memory to fork: on without it
+        except Exception as exc:  # noqa: BLE001 - killed while idle, no memory to fork, no thread to start: on alone
+            log.warning("the worker preparing texts ahead could not take work (%s); preparing them here", exc)
             self.give_up()
             return None
 
@@ -145,13 +180,14 @@ class Worker:
         self.broken = True
         self.close()
 
-    def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
+    def close(self, *, now: bool = False) -> None:
+        """End the worker: once its task finishes, or `now` (its work is not wanted)."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            _end(executor, now=now)
 
     def __enter__(self) -> "Worker":
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(now=exc_type is not None)

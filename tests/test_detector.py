@@ -257,23 +257,72 @@ def test_an_input_error_met_reading_ahead_is_raised_once_the_batch_before_is_com
 
 def _prepare_failing_on_chess(settings, texts):
     if CHESS in texts:
-        raise RuntimeError("could not prepare the chess report")
+        raise MemoryError("no memory left in the worker")
     from detector.detector import _prepare_text
     return [_prepare_text(settings, (text, True)) for text in texts]
 
 
-def test_a_text_the_worker_cannot_prepare_fails_its_batch_and_keeps_those_before(detector_factory, monkeypatch):
+def _pairs_of(detector) -> list:
+    return sorted(detector.store.all_pairs(), key=lambda p: (p.a_key, p.b_key))
+
+
+def test_texts_the_worker_fails_on_are_prepared_here(detector_factory, tmp_path, monkeypatch, caplog):
     from detector.parallel import Worker
     monkeypatch.setenv("DETECTOR_PROCESSES", "2")
     monkeypatch.setattr(Worker, "MIN_TEXTS", 1)
+    expected = detector_factory(tmp_path / "alone", encoder=FakeEncoder())
+    expected.index(_read_ahead_documents(), batch_size=2, read_ahead=False)
     monkeypatch.setattr("detector.detector._prepare_texts", _prepare_failing_on_chess)
+    detector = detector_factory(tmp_path / "failed", encoder=FakeEncoder())
+    detector.index(_read_ahead_documents(), batch_size=2)  # a list: read ahead by default
+    assert "MemoryError: no memory left in the worker" in caplog.text
+    assert detector.store.count_documents() == expected.store.count_documents() == 8
+    assert _pairs_of(detector) == _pairs_of(expected)
+
+
+def _failing_on_chess(settings, item):
+    if item[0] == CHESS:
+        raise RuntimeError("could not prepare the chess report")
+    return _PREPARE_TEXT(settings, item)
+
+
+from detector.detector import _prepare_text as _PREPARE_TEXT  # noqa: E402 - beside its one use
+
+
+def test_a_text_that_cannot_be_prepared_fails_its_batch_and_keeps_those_before(detector_factory, monkeypatch):
+    # in the worker and then here: the error is this process's, as without reading ahead
+    from detector.parallel import Worker
+    monkeypatch.setenv("DETECTOR_PROCESSES", "2")
+    monkeypatch.setattr(Worker, "MIN_TEXTS", 1)
+    monkeypatch.setattr("detector.detector._prepare_text", _failing_on_chess)
     detector = detector_factory()
     with pytest.raises(RuntimeError, match="chess report"):
-        detector.index(_read_ahead_documents(), batch_size=2)  # a list: read ahead by default
+        detector.index(_read_ahead_documents(), batch_size=2)
     assert detector.store.count_documents() == 4  # the batches before the chess report's (wire, italy; copy, rewrite)
     monkeypatch.undo()
     detector.index(_read_ahead_documents(), batch_size=2)  # the index is whole: the rest goes in
     assert detector.store.count_documents() == 8
+
+
+def test_a_worker_that_cannot_start_leaves_the_work_here_and_no_process_behind(detector_factory, tmp_path,
+                                                                                monkeypatch, caplog):
+    import multiprocessing
+    import concurrent.futures.process as executors
+    from detector.parallel import Worker
+    monkeypatch.setenv("DETECTOR_PROCESSES", "2")
+    monkeypatch.setattr(Worker, "MIN_TEXTS", 1)
+    expected = detector_factory(tmp_path / "alone", encoder=FakeEncoder())
+    expected.index(_read_ahead_documents(), batch_size=2, read_ahead=False)
+
+    def no_thread(self):
+        raise RuntimeError("can't start new thread")  # as threading says at its limit, or with no memory left
+
+    monkeypatch.setattr(executors._ExecutorManagerThread, "start", no_thread)
+    detector = detector_factory(tmp_path / "no-thread", encoder=FakeEncoder())
+    detector.index(_read_ahead_documents(), batch_size=2)
+    assert "can't start new thread" in caplog.text
+    assert _pairs_of(detector) == _pairs_of(expected)
+    assert not multiprocessing.active_children()
 
 
 def _kill_in_the_worker(settings, texts):
@@ -353,15 +402,28 @@ def test_the_worker_stays_out_where_one_process_is_wanted_or_none_can_fork(monke
         assert worker.submit(abs, -1, count=100) is None
 
 
-_ORPHAN = """
-import multiprocessing, os, sys, time
+_CHILDREN = """
+import multiprocessing, os, sys, threading, time
 os.environ["DETECTOR_PROCESSES"] = "2"
-from detector.parallel import Worker
-worker = Worker()
-worker.submit(time.sleep, 30, count=Worker.MIN_TEXTS)
-time.sleep(0.5)
-print(" ".join(str(child.pid) for child in multiprocessing.active_children()), flush=True)
-time.sleep(60)
+from detector import parallel
+from detector.parallel import Worker, fork_map
+
+def show_children():
+    time.sleep(0.5)
+    print(" ".join(str(child.pid) for child in multiprocessing.active_children()), flush=True)
+
+def slow(item):
+    time.sleep(0.01)
+    return item
+
+threading.Thread(target=show_children, daemon=True).start()
+if sys.argv[1] == "worker":  # idle, waiting for its next task, as between two batches
+    worker = Worker()
+    worker.submit(abs, -1, count=Worker.MIN_TEXTS).result()
+    time.sleep(60)
+else:  # fork_map, as scoring pairs does: this process works on its share meanwhile
+    parallel.MIN_ITEMS_PER_PROCESS = 1
+    fork_map(slow, list(range(6000)))
 """
 
 
@@ -374,22 +436,51 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
-def test_a_worker_ends_with_its_parent_even_when_the_parent_is_killed():
+@pytest.mark.parametrize("kind", ["worker", "fork_map"])
+def test_forked_children_end_with_their_parent_even_when_the_parent_is_killed(kind):
+    # an orphan would hold the index's database files and the pipes of a shell pipeline (whose reader would then
+    # wait forever), and with an flock that forks share, the index's write lock
     import os
     import signal
     import subprocess
     import sys
     import time
-    parent = subprocess.Popen([sys.executable, "-c", _ORPHAN], stdout=subprocess.PIPE, text=True)
+    parent = subprocess.Popen([sys.executable, "-c", _CHILDREN, kind], stdout=subprocess.PIPE, text=True)
     try:
-        workers = [int(pid) for pid in parent.stdout.readline().split()]
-        assert workers and all(_alive(pid) for pid in workers)
+        children = [int(pid) for pid in parent.stdout.readline().split()]
+        assert children and all(_alive(pid) for pid in children)
         os.kill(parent.pid, signal.SIGKILL)  # no clean-up runs: as the kernel's out-of-memory killer does
         parent.wait()
         deadline = time.monotonic() + 10
-        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not any(_alive(pid) for pid in workers)
+        assert not any(_alive(pid) for pid in children)
+    finally:
+        parent.kill()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("kind", ["worker", "fork_map"])
+def test_ctrl_c_is_left_to_the_parent(kind):
+    # Ctrl-C in a terminal reaches the whole process group: a child must not die with a traceback of its own
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    parent = subprocess.Popen([sys.executable, "-c", _CHILDREN, kind], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, start_new_session=True)
+    try:
+        children = [int(pid) for pid in parent.stdout.readline().split()]
+        assert children
+        os.killpg(parent.pid, signal.SIGINT)
+        _, err = parent.communicate(timeout=30)
+        assert "KeyboardInterrupt" in err  # the parent's
+        assert "Process ForkProcess" not in err, err  # no child's
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(pid) for pid in children)
     finally:
         parent.kill()
 
