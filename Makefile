@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SEED_INDEX := indexes/seeds
 
-.PHONY: install demo test calibrate evaluate clean
+.PHONY: install demo test calibrate clean
 
 install: $(STAMP)
 

@@ -4,7 +4,7 @@
                                 [--baseline-up-to 1000]
 
 Corpora: for each size, the stream of scripts/dedup_benchmark.py (NewsWCL50, Clough-Stevenson, the seeds, lightly
-edited copies, and articles composed of MRPC paraphrase pairs; about 1,200 documents), then articles composed of
+edited copies, and articles composed of MRPC paraphrase pairs; about 1,000 documents), then articles composed of
 6-14 sentences drawn at random from every sentence of the shared data, with a light-edit copy of every tenth and a
 paraphrase of every tenth (each sentence that has an MRPC paraphrase replaced by it). Random composition is a hard
 case for candidate generation: every article mixes topics, so document vectors crowd together.
