@@ -1,7 +1,7 @@
 """`detector dedup` over a stream of real articles: its throughput, and whether its decisions agree with the story
 clusters of the same data.
 
-    python scripts/dedup_benchmark.py --data ../shared/data [--documents 1000] [--index DIR]
+    python scripts/dedup_benchmark.py --data ../shared/data [--documents 1000] [--index DIR] [--profile fast]
 
 The stream (real text only, shuffled with a fixed seed): the NewsWCL50 and Clough-Stevenson documents and the seeds;
 copies of some of them with light edits (last paragraph cut, quotes and spacing changed); and articles composed of
@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=1000)
     parser.add_argument("--policy", default="same_story", choices=["duplicate", "rewrite", "same_story"])
     parser.add_argument("--index", type=Path, default=None, help="index folder (default: a temporary one)")
+    parser.add_argument("--profile", default="accurate", choices=["accurate", "fast"], help="for a new index")
     args = parser.parse_args()
     documents = stream(args.data, args.documents, random.Random(7))
     with tempfile.TemporaryDirectory() as tmp:
@@ -64,8 +65,8 @@ def main() -> None:
         source = Path(tmp) / "stream.jsonl"
         source.write_text("".join(json.dumps(d) + "\n" for d in documents), encoding="utf-8")
         started = time.perf_counter()
-        run = subprocess.run([*DETECTOR, "dedup", "--index", str(index), "--policy", args.policy, str(source)],
-                             capture_output=True, text=True, check=True)
+        run = subprocess.run([*DETECTOR, "dedup", "--index", str(index), "--policy", args.policy,
+                              "--profile", args.profile, str(source)], capture_output=True, text=True, check=True)
         seconds = time.perf_counter() - started
         decisions = {json.loads(line)["id"]: json.loads(line)["dedup"] for line in run.stdout.splitlines()}
         clusters = subprocess.run([*DETECTOR, "clusters", "--index", str(index), "--format", "jsonl"],
