@@ -29,7 +29,7 @@ from .compare import TextView, compare
 from .dedup import DedupSteps, record_decision
 from .stories import EMBEDDING, EXACT, MINHASH, StorySteps, with_days_apart
 from .evidence import PairEvidence, Terms, TermStats, quotations_of, specific_terms, word_ngrams
-from .minhash import HashTable, hash_values_from_bytes, shingles, signature, signature_from_bytes, signature_to_bytes
+from .minhash import shingles, signature, signature_from_bytes, signature_to_bytes
 from .parallel import MIN_TEXTS_PER_PROCESS, Worker, fork_map
 from .results import AlignedSentences, Cluster, IndexResult, Match, PairReport, RemoveResult
 from .scoring import Scorer
@@ -73,8 +73,6 @@ class Detector(StorySteps, DedupSteps):
         self._term_stats: TermStats | None = None
         #: specific terms of documents whose views are not cached, read for rescoring (bounded like the views).
         self._terms_cache: BoundedCache[int, Terms] = BoundedCache(VIEW_CACHE_SIZE)
-        #: MinHash hash values by key (512 bytes a document): the LSH's proposals are checked against them.
-        self._hashes = HashTable(self.settings.num_perm)
         #: document id -> cluster id of the text it replaces, until the next reclustering.
         self._inherited: dict[str, str | None] = {}
 
@@ -310,7 +308,6 @@ class Detector(StorySteps, DedupSteps):
                                           sentence_vectors=matrix_to_bytes(vecs), vector=vector_to_bytes(view.vector),
                                           seq=seq, new_text=original is None)
             self._term_stats = None
-            self._hashes.put(key, hash_values_from_bytes(prepared[i].signature))
             snapshot.add(key, view.vector, sig)
             self._views[key] = view
             if original is not None:
@@ -346,7 +343,6 @@ class Detector(StorySteps, DedupSteps):
         self._snapshot = None
         self._views.clear()
         self._terms_cache.clear()
-        self._hashes.clear()
         self._term_stats = None
         self._inherited.clear()
 
@@ -356,7 +352,6 @@ class Detector(StorySteps, DedupSteps):
         snapshot.remove(key)
         self._views.pop(key, None)
         self._terms_cache.pop(key, None)
-        self._hashes.drop(key)
 
     def _candidates(self, new_keys: list[int], exact_pairs: list[tuple[int, int]]) -> dict[tuple[int, int], set[str]]:
         found: dict[tuple[int, int], set[str]] = {}
@@ -372,7 +367,6 @@ class Detector(StorySteps, DedupSteps):
         views = [self._view(key) for key in new_keys]
         answers = snapshot.lsh.hits_many(np.vstack([v.signature.hashvalues for v in views])) if views else []
         proposed = dict(zip(new_keys, answers))
-        self._load_hash_values(np.concatenate([np.zeros(0, dtype=np.int64), *proposed.values()]))
         for key, view in zip(new_keys, views):
             for other in self._reaching_threshold(view.signature, proposed[key]).tolist():
                 note(key, other, MINHASH)
@@ -400,14 +394,10 @@ class Detector(StorySteps, DedupSteps):
     def _reaching_threshold(self, sig, proposed: np.ndarray) -> np.ndarray:
         """The distinct documents the LSH proposed (LSHIndex.hits_many: a key once per band shared) whose Jaccard
         estimate with `sig` reaches lsh_threshold (the LSH's banding also lets through pairs well below it), in
-        increasing order; their hash values must be loaded."""
-        return self._hashes.reaching(sig, proposed, self.settings.lsh_threshold)
-
-    def _load_hash_values(self, keys: np.ndarray) -> None:
-        """Read the MinHash hash values of those of `keys` not yet held in memory (one query)."""
-        missing = np.unique(self._hashes.missing(keys)).tolist()
-        for key, data in self.store.signatures(missing).items():
-            self._hashes.put(key, hash_values_from_bytes(data))
+        increasing order (the snapshot holds every document's hash values)."""
+        snapshot = self._snapshot
+        assert snapshot is not None
+        return snapshot.hashes.reaching(sig, proposed, self.settings.lsh_threshold)
 
     def _confirm(self, candidates: dict[tuple[int, int], set[str]],
                  published: dict[int, str | None]) -> list[StoredPair]:
@@ -476,7 +466,6 @@ class Detector(StorySteps, DedupSteps):
         snapshot = self.snapshot
         sources: dict[int, set[str]] = {}
         proposed = snapshot.lsh.hits(query.signature)
-        self._load_hash_values(proposed)
         for key in self._reaching_threshold(query.signature, proposed).tolist():
             sources.setdefault(key, set()).add(MINHASH)
         # the nearest `top` documents always; further ones up to `neighbors` only above the neighbour floor, as

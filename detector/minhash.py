@@ -115,14 +115,48 @@ class HashTable:
         self._known = np.zeros(0, dtype=bool)
 
     def put(self, key: int, values: np.ndarray) -> None:
-        if key >= len(self._known):
-            size = max(key + 1, 2 * len(self._known), 1024)
+        self.put_many(np.array([key], dtype=np.int64), np.asarray(values)[None, :])
+
+    def put_many(self, keys: np.ndarray, values: np.ndarray) -> None:
+        """The hash values of `keys` (one row of `values` each)."""
+        keys = np.asarray(keys, dtype=np.int64)
+        if not len(keys):
+            return
+        top = int(keys.max())
+        if top >= len(self._known):
+            size = max(top + 1, 2 * len(self._known), 1024)
             self._rows = _grown(self._rows, size)
             self._bytes = _grown(self._bytes, size)
             self._known = _grown(self._known, size)
-        self._rows[key] = values
-        self._bytes[key] = np.asarray(values) & 0xFF
-        self._known[key] = True
+        values = np.asarray(values, dtype=np.uint32)
+        self._rows[keys] = values
+        self._bytes[keys] = (values & 0xFF).astype(np.uint8)
+        self._known[keys] = True
+
+    def keys(self) -> np.ndarray:
+        """The keys whose values are held, in increasing order."""
+        return np.flatnonzero(self._known)
+
+    def to_bytes(self) -> bytes:
+        """The held keys and their hash values, as a .npy pair (plain arrays: no pickle)."""
+        keys = self.keys()
+        buffer = io.BytesIO()
+        np.savez(buffer, num_perm=np.array([self.num_perm], dtype=np.int64), keys=keys, values=self._rows[keys])
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, num_perm: int) -> "HashTable":
+        """Raises ValueError when the bytes are not hash values of `num_perm` permutations."""
+        table = cls(num_perm)
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+                stored, keys, values = arrays["num_perm"], arrays["keys"], arrays["values"]
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"not a hash value file ({exc})") from None
+        if stored.tolist() != [num_perm] or values.shape != (len(keys), num_perm):
+            raise ValueError(f"the hash value file holds {stored.tolist()} permutations; this index needs {num_perm}")
+        table.put_many(keys, values)
+        return table
 
     def drop(self, key: int) -> None:
         if key < len(self._known):
@@ -130,14 +164,6 @@ class HashTable:
 
     def clear(self) -> None:
         self._known[:] = False
-
-    def missing(self, keys: np.ndarray) -> np.ndarray:
-        """Those of `keys` whose values are not held."""
-        keys = np.asarray(keys, dtype=np.int64)
-        inside = keys < len(self._known)
-        held = np.zeros(len(keys), dtype=bool)
-        held[inside] = self._known[keys[inside]]
-        return keys[~held]
 
     def reaching(self, sig: LeanMinHash, keys: np.ndarray, threshold: float) -> np.ndarray:
         """The distinct keys of `keys` (all held; a key may come more than once) whose Jaccard estimate with `sig`

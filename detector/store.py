@@ -5,7 +5,8 @@ Layout of an index folder:
     manifest.json        format version, model, dimension, settings (written once, atomically)
     meta.sqlite          documents (text, sentences, sentence and document vectors, MinHash signature, terms),
                          pairs, clusters, merges, decisions, and the current generation
-    ckpt-NNNNNN/         documents.faiss, lsh.npz: the in-memory search indexes as of generation NNNNNN
+    ckpt-NNNNNN/         documents.faiss, lsh.npz, hash_values.npz: the in-memory search indexes as of generation
+                         NNNNNN
     write.lock           held by the one writer
 
 The database is the one source of truth, and a commit is one SQLite transaction, so its cost grows with the batch,
@@ -34,7 +35,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from .errors import IncompatibleIndexError, IndexExistsError, IndexFolderError, IndexLockedError
-from .minhash import LSHIndex, signature_from_bytes
+from .minhash import HashTable, LSHIndex, hash_values_from_bytes, signature_from_bytes
 from .records import SCHEMA, StoredDecision, StoredDocument, StoredPair, Summary, now
 from .vectors import VectorIndex, vector_from_bytes
 
@@ -45,6 +46,9 @@ MANIFEST = "manifest.json"
 DATABASE = "meta.sqlite"
 LOCK = "write.lock"
 FILES = ("documents.faiss", "lsh.npz")
+#: the MinHash hash values of a checkpoint's documents (LSHIndex's proposals are checked against them). Optional:
+#: a checkpoint written before it existed has none, and they are read from the database instead.
+HASH_VALUES = "hash_values.npz"
 #: a checkpoint is written once the index holds this many documents, and again whenever it has grown by
 #: CHECKPOINT_GROWTH since the last one; below, opening rebuilds the indexes from the database (a second or less).
 CHECKPOINT_MIN_DOCUMENTS = 5_000
@@ -57,12 +61,15 @@ CHECKPOINT_GRAPH_EVERY = 10_000
 
 @dataclass
 class Snapshot:
-    """The document-vector and LSH indexes of one generation, in memory; `keys`: the documents they hold."""
+    """The document-vector and LSH indexes of one generation, in memory, with the MinHash hash values of every
+    document (512 bytes each at 128 permutations: the LSH's proposals are checked against them, thousands a
+    document in a large index, so they are all held, not read per proposal); `keys`: the documents they hold."""
 
     generation: int
     documents: VectorIndex
     lsh: LSHIndex
     keys: set[int]
+    hashes: HashTable
 
     def add(self, key: int, vector, signature) -> None:
         self.add_many([key], vector[None, :], [signature])
@@ -71,6 +78,8 @@ class Snapshot:
         self.documents.add(keys, vectors)
         for key, signature in zip(keys, signatures):
             self.lsh.add(key, signature)
+        if keys:
+            self.hashes.put_many(np.array(keys, dtype=np.int64), np.vstack([s.hashvalues for s in signatures]))
         self.keys.update(keys)
 
     def remove(self, key: int) -> None:
@@ -80,6 +89,7 @@ class Snapshot:
         self.documents.remove(keys)
         for key in keys:
             self.lsh.remove(key)
+            self.hashes.drop(key)
             self.keys.discard(key)
 
 
@@ -214,7 +224,7 @@ class Store:
         snapshot = self._load_checkpoint(lsh_threshold=lsh_threshold, num_perm=num_perm)
         if snapshot is None:
             snapshot = Snapshot(-1, VectorIndex(int(self.manifest["dimension"])),
-                                LSHIndex(threshold=lsh_threshold, num_perm=num_perm), set())
+                                LSHIndex(threshold=lsh_threshold, num_perm=num_perm), set(), HashTable(num_perm))
         self.sync_snapshot(snapshot)
         return snapshot
 
@@ -240,7 +250,28 @@ class Store:
         except (RuntimeError, ValueError) as exc:
             log.warning("%s could not be read (%s); rebuilding the search indexes from the database", folder, exc)
             return None
-        return Snapshot(-1, documents, lsh, set(documents.ids()))
+        keys = set(documents.ids())
+        return Snapshot(-1, documents, lsh, keys, self._checkpoint_hashes(folder, checksums, keys, num_perm))
+
+    def _checkpoint_hashes(self, folder: Path, checksums: dict, keys: set[int], num_perm: int) -> HashTable:
+        """The checkpoint's hash values; read from the database where it has none (written before they were kept)
+        or they do not match the checkpoint's documents (a corrupt file, say)."""
+        try:
+            data = (folder / HASH_VALUES).read_bytes()
+            if hashlib.sha256(data).hexdigest() != checksums.get(HASH_VALUES):
+                raise ValueError("checksum mismatch")
+            hashes = HashTable.from_bytes(data, num_perm=num_perm)
+            if set(hashes.keys().tolist()) != keys:
+                raise ValueError("other documents than the checkpoint's")
+            return hashes
+        except (OSError, ValueError) as exc:
+            log.info("%s not used (%s); reading the hash values from the database", folder / HASH_VALUES, exc)
+        hashes = HashTable(num_perm)
+        rows = list(self._rows_in("SELECT key, signature FROM documents WHERE key IN ({marks})", sorted(keys)))
+        if rows:
+            hashes.put_many(np.array([r[0] for r in rows], dtype=np.int64),
+                            np.vstack([hash_values_from_bytes(r[1]) for r in rows]))
+        return hashes
 
     def sync_snapshot(self, snapshot: Snapshot) -> None:
         """Bring `snapshot` to the current generation: add the documents committed since, drop the removed ones."""
@@ -340,7 +371,8 @@ class Store:
         staging = self.path / f".staging-{name}"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
-        blobs = {"documents.faiss": snapshot.documents.to_bytes(), "lsh.npz": snapshot.lsh.to_bytes()}
+        blobs = {"documents.faiss": snapshot.documents.to_bytes(), "lsh.npz": snapshot.lsh.to_bytes(),
+                 HASH_VALUES: snapshot.hashes.to_bytes()}
         for file, data in blobs.items():
             _write_atomic(staging / file, data)
         os.replace(staging, folder)
@@ -399,10 +431,6 @@ class Store:
         for cluster, *summary in rows:
             found.setdefault(cluster, []).append(Summary(*summary))
         return found
-
-    def signatures(self, keys: list[int]) -> dict[int, bytes]:
-        """The MinHash signatures of the given documents, as stored."""
-        return dict(self._rows_in("SELECT key, signature FROM documents WHERE key IN ({marks})", keys))
 
     def sentence_counts(self, keys: list[int]) -> dict[int, int]:
         """key -> how many sentences the document has."""

@@ -70,11 +70,20 @@ def test_hash_table_gives_the_keys_reaching_each_threshold():
     for threshold in (0.0, 0.2, 0.5, 1.0):
         expected = sorted(k for k, s in zip(keys, sigs) if jaccard(sigs[0], s) >= threshold)
         assert table.reaching(sigs[0], np.array(keys + keys[::-1]), threshold).tolist() == expected
-    assert table.missing(np.array([3, 4, 1500, 99_999])).tolist() == [4, 99_999]
+    assert table.keys().tolist() == [2, 3, 7, 1500]
     table.drop(7)
-    assert table.missing(np.array(keys)).tolist() == [7]
+    assert table.keys().tolist() == [2, 3, 1500]
+    copy = HashTable.from_bytes(table.to_bytes(), num_perm=128)  # as a checkpoint keeps it
+    assert copy.keys().tolist() == [2, 3, 1500]
+    assert copy.reaching(sigs[0], np.array([3, 1500, 2]), 0.0).tolist() == [2, 3, 1500]
+    assert np.array_equal(copy._rows[[2, 3, 1500]], table._rows[[2, 3, 1500]])
+    assert np.array_equal(copy._bytes[[2, 3, 1500]], table._bytes[[2, 3, 1500]])
+    with pytest.raises(ValueError, match="holds \\[128\\] permutations; this index needs 64"):
+        HashTable.from_bytes(table.to_bytes(), num_perm=64)
+    with pytest.raises(ValueError, match="not a hash value file"):
+        HashTable.from_bytes(b"junk", num_perm=128)
     table.clear()
-    assert table.missing(np.array(keys)).tolist() == keys
+    assert table.keys().tolist() == []
 
 
 @settings(max_examples=60, deadline=None)

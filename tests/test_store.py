@@ -89,7 +89,8 @@ def test_a_checkpoint_when_grown_by_a_quarter_and_only_the_newest_kept(detector_
             assert checkpoints(tmp_index) == ["ckpt-000001"]
     # each of 1 -> 2 -> 3 -> 4 documents grows the index by a quarter or more: a new checkpoint each time
     assert checkpoints(tmp_index) == ["ckpt-000004"]
-    assert sorted(p.name for p in (tmp_index / "ckpt-000004").iterdir()) == ["documents.faiss", "lsh.npz"]
+    assert sorted(p.name for p in (tmp_index / "ckpt-000004").iterdir()) == [
+        "documents.faiss", "hash_values.npz", "lsh.npz"]
     detector.index([doc("late", "A short note on the weather in Lisbon, which was mild on Tuesday.")])
     assert checkpoints(tmp_index) == ["ckpt-000005"]  # 4 -> 5: exactly a quarter
     detector.index([doc("later", "Chess clubs in Porto meet on Thursdays from now on, the federation said.")])
@@ -208,6 +209,53 @@ def test_a_damaged_checkpoint_is_rebuilt_from_the_database(detector_factory, tmp
     assert snapshot_of(reopened) == before
     if damage == "corrupt":
         assert f"{checkpoint / name} is corrupt (checksum mismatch); rebuilding the search indexes" in caplog.text
+
+
+def _hash_values(detector: Detector) -> dict[int, list[int]]:
+    hashes = detector.snapshot.hashes
+    return {key: hashes._rows[key].tolist() for key in hashes.keys().tolist()}
+
+
+@pytest.mark.parametrize("damage", [None, "corrupt", "missing", "other documents"])
+def test_every_documents_hash_values_are_held_from_a_checkpoint_or_the_database(detector_factory, tmp_index,
+                                                                                monkeypatch, damage, caplog):
+    # the LSH's proposals are checked against them: a process that opens a large index must not read them from the
+    # database proposal by proposal. A checkpoint written before they were kept has none: read from the database
+    import logging
+    monkeypatch.setattr("detector.store.CHECKPOINT_MIN_DOCUMENTS", 3)
+    monkeypatch.setattr("detector.store.CHECKPOINT_GROWTH", 10)
+    detector = detector_factory()
+    detector.index([doc(i, t) for i, t in CORPUS[:3]])  # checkpointed
+    detector.index([doc(*CORPUS[3])])  # after the checkpoint, only in the database
+    detector.remove(["other"])  # removed after the checkpoint
+    expected, before = _hash_values(detector), snapshot_of(detector)
+    keys = {detector.store.document(i).key for i in ("wire", "rewrite", "chess")}
+    assert set(expected) == keys
+    detector.close()
+    [checkpoint] = tmp_index.glob("ckpt-*")
+    hash_file = checkpoint / "hash_values.npz"
+    assert hash_file.exists()
+    if damage == "corrupt":
+        hash_file.write_bytes(b"junk" * 10)
+    elif damage == "missing":
+        hash_file.unlink()
+    elif damage == "other documents":  # a valid file of other keys (the checksum recorded for it, as if it matched)
+        import hashlib
+        import json
+        from detector.minhash import HashTable
+        data = HashTable(128).to_bytes()
+        hash_file.write_bytes(data)
+        store = Store.open(tmp_index)
+        with store.writing():
+            checksums = json.loads(store._state("checksums", "{}"))
+            checksums["hash_values.npz"] = hashlib.sha256(data).hexdigest()
+            store._set_state("checksums", json.dumps(checksums))
+        store.close()
+    with caplog.at_level(logging.INFO, logger="detector"):
+        reopened = detector_factory(create=False)
+        assert _hash_values(reopened) == expected
+    assert snapshot_of(reopened) == before
+    assert ("reading the hash values from the database" in caplog.text) == (damage is not None)
 
 
 def test_write_lock_timeout(built_index, detector_factory):
