@@ -138,7 +138,7 @@ class HashTable:
         return np.flatnonzero(self._known)
 
     def to_bytes(self) -> bytes:
-        """The held keys and their hash values, as a .npy pair (plain arrays: no pickle)."""
+        """The held keys and their hash values, as an .npz of plain arrays (no pickle)."""
         keys = self.keys()
         buffer = io.BytesIO()
         np.savez(buffer, num_perm=np.array([self.num_perm], dtype=np.int64), keys=keys, values=self._rows[keys])
