@@ -265,7 +265,8 @@ class Store:
                 raise ValueError("other documents than the checkpoint's")
             return hashes
         except (OSError, ValueError) as exc:
-            log.info("%s not used (%s); reading the hash values from the database", folder / HASH_VALUES, exc)
+            log.warning("%s not used (%s); reading the hash values from the database (the next checkpoint saves "
+                        "them)", folder / HASH_VALUES, exc)
         hashes = HashTable(num_perm)
         rows = list(self._rows_in("SELECT key, signature FROM documents WHERE key IN ({marks})", sorted(keys)))
         if rows:
@@ -349,6 +350,8 @@ class Store:
             self._remove_stale_checkpoints(keep=checkpoint)
 
     def _checkpoint_due(self, snapshot: Snapshot) -> bool:
+        if self._state("checkpoint", "") and HASH_VALUES not in json.loads(self._state("checksums", "{}")):
+            return True  # written before hash values were kept: every open reads them from the database until then
         size, last = len(snapshot.keys), int(self._state("checkpoint_documents", "0"))
         kind = snapshot.documents.kind
         if kind != self._state("checkpoint_kind", "flat"):

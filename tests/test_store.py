@@ -258,6 +258,31 @@ def test_every_documents_hash_values_are_held_from_a_checkpoint_or_the_database(
     assert ("reading the hash values from the database" in caplog.text) == (damage is not None)
 
 
+def test_a_checkpoint_from_before_hash_values_were_kept_is_replaced_at_the_next_commit(detector_factory, tmp_index,
+                                                                                      monkeypatch):
+    # until then every process that opens the index reads them all from the database
+    import json
+    monkeypatch.setattr("detector.store.CHECKPOINT_MIN_DOCUMENTS", 3)
+    monkeypatch.setattr("detector.store.CHECKPOINT_GROWTH", 10)
+    detector = detector_factory()
+    detector.index([doc(i, t) for i, t in CORPUS[:3]])  # checkpointed
+    detector.close()
+    [checkpoint] = tmp_index.glob("ckpt-*")
+    (checkpoint / "hash_values.npz").unlink()  # as an earlier version wrote it: no file, no checksum
+    store = Store.open(tmp_index)
+    with store.writing():
+        checksums = json.loads(store._state("checksums", "{}"))
+        del checksums["hash_values.npz"]
+        store._set_state("checksums", json.dumps(checksums))
+    store.close()
+    reopened = detector_factory(create=False)
+    reopened.index([doc(*CORPUS[3])])  # far from a quarter's growth: due only because of the missing values
+    [newer] = tmp_index.glob("ckpt-*")
+    assert newer != checkpoint and (newer / "hash_values.npz").exists()
+    reopened.index([doc("late", "A short note on the weather in Lisbon, which was mild on Tuesday.")])
+    assert list(tmp_index.glob("ckpt-*")) == [newer]  # and not again
+
+
 def test_write_lock_timeout(built_index, detector_factory):
     detector = detector_factory()
     with FileLock(str(built_index / "write.lock")):
