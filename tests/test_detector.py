@@ -255,23 +255,32 @@ def test_an_input_error_met_reading_ahead_is_raised_once_the_batch_before_is_com
     assert detector.store.count_documents() == 4
 
 
+from detector.detector import _prepare_text as _PREPARE_TEXT  # noqa: E402 - beside its uses
+
+
 def _prepare_failing_on_chess(settings, texts):
     if CHESS in texts:
         raise MemoryError("no memory left in the worker")
-    from detector.detector import _prepare_text
-    return [_prepare_text(settings, (text, True)) for text in texts]
+    return [_PREPARE_TEXT(settings, (text, True)) for text in texts]
 
 
 def _pairs_of(detector) -> list:
     return sorted(detector.store.all_pairs(), key=lambda p: (p.a_key, p.b_key))
 
 
-def test_texts_the_worker_fails_on_are_prepared_here(detector_factory, tmp_path, monkeypatch, caplog):
+def _indexed_without_reading_ahead(detector_factory, tmp_path, monkeypatch):
+    """With two processes and the smallest batches handed to the worker: the index _read_ahead_documents() make
+    without reading ahead, for an index built with a failing worker to be compared with."""
     from detector.parallel import Worker
     monkeypatch.setenv("DETECTOR_PROCESSES", "2")
     monkeypatch.setattr(Worker, "MIN_TEXTS", 1)
     expected = detector_factory(tmp_path / "alone", encoder=FakeEncoder())
     expected.index(_read_ahead_documents(), batch_size=2, read_ahead=False)
+    return expected
+
+
+def test_texts_the_worker_fails_on_are_prepared_here(detector_factory, tmp_path, monkeypatch, caplog):
+    expected = _indexed_without_reading_ahead(detector_factory, tmp_path, monkeypatch)
     monkeypatch.setattr("detector.detector._prepare_texts", _prepare_failing_on_chess)
     detector = detector_factory(tmp_path / "failed", encoder=FakeEncoder())
     detector.index(_read_ahead_documents(), batch_size=2)  # a list: read ahead by default
@@ -284,9 +293,6 @@ def _failing_on_chess(settings, item):
     if item[0] == CHESS:
         raise RuntimeError("could not prepare the chess report")
     return _PREPARE_TEXT(settings, item)
-
-
-from detector.detector import _prepare_text as _PREPARE_TEXT  # noqa: E402 - beside its one use
 
 
 def test_a_text_that_cannot_be_prepared_fails_its_batch_and_keeps_those_before(detector_factory, monkeypatch):
@@ -308,11 +314,7 @@ def test_a_worker_that_cannot_start_leaves_the_work_here_and_no_process_behind(d
                                                                                 monkeypatch, caplog):
     import multiprocessing
     import concurrent.futures.process as executors
-    from detector.parallel import Worker
-    monkeypatch.setenv("DETECTOR_PROCESSES", "2")
-    monkeypatch.setattr(Worker, "MIN_TEXTS", 1)
-    expected = detector_factory(tmp_path / "alone", encoder=FakeEncoder())
-    expected.index(_read_ahead_documents(), batch_size=2, read_ahead=False)
+    expected = _indexed_without_reading_ahead(detector_factory, tmp_path, monkeypatch)
 
     def no_thread(self):
         raise RuntimeError("can't start new thread")  # as threading says at its limit, or with no memory left
@@ -332,16 +334,11 @@ def _kill_in_the_worker(settings, texts):
 
 
 def test_a_worker_killed_leaves_the_texts_to_be_prepared_here(detector_factory, tmp_path, monkeypatch):
-    from detector.parallel import Worker
-    monkeypatch.setenv("DETECTOR_PROCESSES", "2")
-    monkeypatch.setattr(Worker, "MIN_TEXTS", 1)
-    expected = detector_factory(tmp_path / "alone", encoder=FakeEncoder())
-    expected.index(_read_ahead_documents(), batch_size=2, read_ahead=False)
+    expected = _indexed_without_reading_ahead(detector_factory, tmp_path, monkeypatch)
     monkeypatch.setattr("detector.detector._prepare_texts", _kill_in_the_worker)
     detector = detector_factory(tmp_path / "killed", encoder=FakeEncoder())
     detector.index(_read_ahead_documents(), batch_size=2)
-    assert sorted(detector.store.all_pairs(), key=lambda p: (p.a_key, p.b_key)) == sorted(
-        expected.store.all_pairs(), key=lambda p: (p.a_key, p.b_key))
+    assert _pairs_of(detector) == _pairs_of(expected)
 
 
 def _stream_checked(committed: list[list[str]]):
@@ -435,6 +432,15 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _gone_within(pids: list[int], seconds: float) -> bool:
+    """Whether every process of `pids` has ended (or is a zombie) within `seconds`."""
+    import time
+    deadline = time.monotonic() + seconds
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not any(_alive(pid) for pid in pids)
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
 @pytest.mark.parametrize("kind", ["worker", "fork_map"])
 def test_forked_children_end_with_their_parent_even_when_the_parent_is_killed(kind):
@@ -444,17 +450,13 @@ def test_forked_children_end_with_their_parent_even_when_the_parent_is_killed(ki
     import signal
     import subprocess
     import sys
-    import time
     parent = subprocess.Popen([sys.executable, "-c", _CHILDREN, kind], stdout=subprocess.PIPE, text=True)
     try:
         children = [int(pid) for pid in parent.stdout.readline().split()]
         assert children and all(_alive(pid) for pid in children)
         os.kill(parent.pid, signal.SIGKILL)  # no clean-up runs: as the kernel's out-of-memory killer does
         parent.wait()
-        deadline = time.monotonic() + 10
-        while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not any(_alive(pid) for pid in children)
+        assert _gone_within(children, 10)
     finally:
         parent.kill()
 
@@ -467,7 +469,6 @@ def test_ctrl_c_is_left_to_the_parent(kind):
     import signal
     import subprocess
     import sys
-    import time
     parent = subprocess.Popen([sys.executable, "-c", _CHILDREN, kind], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, start_new_session=True)
     try:
@@ -477,10 +478,7 @@ def test_ctrl_c_is_left_to_the_parent(kind):
         _, err = parent.communicate(timeout=30)
         assert "KeyboardInterrupt" in err  # the parent's
         assert "Process ForkProcess" not in err, err  # no child's
-        deadline = time.monotonic() + 10
-        while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not any(_alive(pid) for pid in children)
+        assert _gone_within(children, 10)
     finally:
         parent.kill()
 
