@@ -17,6 +17,9 @@ import numpy as np
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 #: a text of at most this many sentences is a brief for the neighbour floors (the longest brief they are set on).
 BRIEF_SENTENCES = 5
+#: how specific a term must be (evidence.term_weight: 0.5 is a word about once a million words of English or rarer,
+#: or a number; dates weigh 1) to count towards Settings.rare_terms.
+RARE_TERM_MIN_WEIGHT = 0.5
 #: the fast profile's model: static token embeddings distilled from the bundled MiniLM with model2vec (offline,
 #: once, into the cache folder; see encoders.py).
 FAST_MODEL = "minilm-static-256"
@@ -150,6 +153,14 @@ class Settings:
     #: a unit vector removed from every document vector before documents are compared (the profile's fitted common
     #: direction, recorded in the manifest so an index keeps the one it was built with), or None.
     common_direction: tuple[float, ...] | None = None
+    #: documents sharing at least this many rare specific terms are candidates, whatever their wording and document
+    #: vectors (0: none). Rare: at least RARE_TERM_MIN_WEIGHT by evidence.term_weight (a name or place rare in
+    #: general English, a number, a date) and held by at most rare_term_texts distinct texts of the index. Names
+    #: an independent report of the same event must repeat, where MinHash sees a reworded text and the vectors of
+    #: static models crowd together (scripts/evaluate.py, figures in the README).
+    rare_terms: int = 2
+    #: a term held by more distinct texts than this is no longer rare (its list of holders is dropped for good).
+    rare_term_texts: int = 10
 
     def __post_init__(self) -> None:
         profile(self.profile)
@@ -169,6 +180,10 @@ class Settings:
                 self.neighbor_min_cosine <= self.full_neighbor_min_cosine <= 1.0):
             raise ValueError(f"full_neighbor_min_cosine={self.full_neighbor_min_cosine} must be between "
                              f"neighbor_min_cosine ({self.neighbor_min_cosine}) and 1")
+        if self.rare_terms < 0:
+            raise ValueError(f"rare_terms={self.rare_terms} must be 0 (off) or more")
+        if self.rare_term_texts < 1:
+            raise ValueError(f"rare_term_texts={self.rare_term_texts} must be 1 or more")
         if self.common_direction is not None:
             object.__setattr__(self, "common_direction", tuple(float(x) for x in self.common_direction))
             norm = sum(x * x for x in self.common_direction) ** 0.5
@@ -206,4 +221,6 @@ class Settings:
         known = {k: raw[k] for k in cls.__dataclass_fields__ if k in raw}
         if "full_neighbor_min_cosine" not in raw:  # an index made before there were two floors keeps its one
             known["full_neighbor_min_cosine"] = None
+        if "rare_terms" not in raw:  # an index made before it kept the holders of rare terms has none to look up
+            known["rare_terms"] = 0
         return cls(**known)

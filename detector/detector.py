@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from . import clusters as story_clusters
-from .config import BRIEF_SENTENCES, DEFAULT_PROFILE, ScoringParams, Settings
+from .config import BRIEF_SENTENCES, DEFAULT_PROFILE, RARE_TERM_MIN_WEIGHT, ScoringParams, Settings
 from .documents import Document, batches, content_hash
 from . import encoders
 from .encoders import Encoder
@@ -27,8 +27,9 @@ from .errors import IncompatibleIndexError, IndexExistsError, IndexFolderError, 
 from .cache import BoundedCache
 from .compare import TextView, compare
 from .dedup import DedupSteps, record_decision
-from .stories import EMBEDDING, EXACT, MINHASH, StorySteps, with_days_apart
-from .evidence import PairEvidence, Terms, TermStats, quotations_of, specific_terms, word_ngrams
+from .stories import EMBEDDING, EXACT, MINHASH, RARE_TERMS, StorySteps, with_days_apart
+from .evidence import (PairEvidence, Terms, TermStats, quotations_of, specific_terms, term_weight,
+                       word_ngrams)
 from .minhash import shingles, signature, signature_from_bytes, signature_to_bytes
 from .parallel import MIN_TEXTS_PER_PROCESS, Worker, fork_map
 from .results import AlignedSentences, Cluster, IndexResult, Match, PairReport, RemoveResult
@@ -292,6 +293,7 @@ class Detector(StorySteps, DedupSteps):
         new_keys: list[int] = []
         exact_pairs: list[tuple[int, int]] = []
         by_hash: dict[str, int] = {}
+        holding = self.settings.rare_term_texts if self.settings.rare_terms else 0  # see Store.holders
         for i, (doc, seq) in enumerate(todo):
             digest = doc.content_hash
             original = by_hash.get(digest, indexed.get(digest))
@@ -306,7 +308,7 @@ class Detector(StorySteps, DedupSteps):
                                           published=doc.published, signature=prepared[i].signature,
                                           terms=view.terms.as_dict(), sentences=texts,
                                           sentence_vectors=matrix_to_bytes(vecs), vector=vector_to_bytes(view.vector),
-                                          seq=seq, new_text=original is None)
+                                          seq=seq, new_text=original is None, rare_term_texts=holding)
             self._term_stats = None
             snapshot.add(key, view.vector, sig)
             self._views[key] = view
@@ -377,6 +379,25 @@ class Detector(StorySteps, DedupSteps):
                     for sim, other in zip(row_sims, row_ids) if other >= 0 and other != key]
             for key, other in self._above_neighbor_floor(near):
                 note(key, other, EMBEDDING)
+        for key, other in self._sharing_rare_terms(new_keys, views):
+            note(key, other, RARE_TERMS)
+        return found
+
+    def _sharing_rare_terms(self, keys: list[int], views: list[TextView]) -> list[tuple[int, int]]:
+        """(key, other) where the view of `key` and the indexed document `other` share at least rare_terms rare
+        specific terms (Settings.rare_terms); `key` -1 for a text that is not indexed."""
+        needed = self.settings.rare_terms
+        if not needed:
+            return []
+        specific = [[t for t in view.terms.counts if term_weight(t) >= RARE_TERM_MIN_WEIGHT] for view in views]
+        holders = self.store.holders(sorted({t for terms in specific for t in terms}))
+        found = []
+        for key, terms in zip(keys, specific):
+            shared: dict[int, int] = {}
+            for term in terms:
+                for other in holders.get(term, ()):
+                    shared[other] = shared.get(other, 0) + 1
+            found += [(key, other) for other, n in shared.items() if n >= needed and other != key]
         return found
 
     def _above_neighbor_floor(self, near: list[tuple[int, int, float, int]]) -> list[tuple[int, int]]:
@@ -478,6 +499,8 @@ class Detector(StorySteps, DedupSteps):
                 sources.setdefault(key, set()).add(EMBEDDING)
         for _, key in self._above_neighbor_floor(near[top:]):
             sources.setdefault(key, set()).add(EMBEDDING)
+        for _, key in self._sharing_rare_terms([-1], [query]):
+            sources.setdefault(key, set()).add(RARE_TERMS)
         docs = self.store.documents_by_key(sorted(sources))
         cluster_of = self.store.clusters_of(sorted(sources))  # the matches' clusters only, not the whole map
         matches = []

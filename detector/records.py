@@ -50,8 +50,10 @@ CREATE TABLE IF NOT EXISTS decisions (
     score REAL,
     decided_at TEXT NOT NULL
 );
--- how many distinct texts (exact duplicates count once) hold each specific term
-CREATE TABLE IF NOT EXISTS term_df (term TEXT PRIMARY KEY, df INTEGER NOT NULL);
+-- how many distinct texts (exact duplicates count once) hold each specific term, and, while that is at most the
+-- index's rare_term_texts, which (the keys of one document of each text, space-separated; NULL once more have held
+-- it). An index made before holders were kept has no such column.
+CREATE TABLE IF NOT EXISTS term_df (term TEXT PRIMARY KEY, df INTEGER NOT NULL, holders TEXT);
 """
 
 

@@ -127,6 +127,8 @@ class Store:
         #: and every term, and indexing asks for it once a batch. Another process's commit changes the
         #: generation (the copy is then read again); a rollback drops it.
         self._df: tuple[int, int, dict[str, int]] | None = None
+        #: whether term_df keeps the holders of rare terms (an index made before it did has no such column)
+        self.keeps_holders = any(row[1] == "holders" for row in self._db.execute("PRAGMA table_info(term_df)"))
 
     # ---- opening -------------------------------------------------------------------------------------------
     @classmethod
@@ -460,29 +462,47 @@ class Store:
     def add_document(self, *, doc_id: str, content_hash: str, text: str, metadata: dict[str, Any],
                      published: str | None, signature: bytes, terms: dict[str, Any], sentences: list[str],
                      sentence_vectors: bytes, vector: bytes, seq: int | None = None,
-                     new_text: bool | None = None) -> int:
+                     new_text: bool | None = None, rare_term_texts: int = 0) -> int:
         """Insert a document; `terms` is {"counts": {term: n}, "spelling": {term: first spelling}}; the vectors
-        as vectors.py writes them. `new_text`: whether no indexed document has this text yet (None: look it up)."""
+        as vectors.py writes them. `new_text`: whether no indexed document has this text yet (None: look it up).
+        `rare_term_texts`: keep the holders of terms held by at most this many texts (0: none; see holders())."""
         if seq is None:
             seq = int(self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM documents").fetchone()[0])
         if new_text is None:
             new_text = self.document_by_hash(content_hash) is None
-        if new_text:
-            self._db.executemany(
-                "INSERT INTO term_df (term, df) VALUES (?, 1) ON CONFLICT(term) DO UPDATE SET df = df + 1",
-                [(t,) for t in terms["counts"]])
-            if self._df is not None:
-                generation, texts, df = self._df
-                for t in terms["counts"]:
-                    df[t] = df.get(t, 0) + 1
-                self._df = (generation, texts + 1, df)
         cursor = self._db.execute(
             "INSERT INTO documents (id, seq, content_hash, text, metadata, published, signature, terms, sentences, "
             "n_sentences, sentence_vectors, vector, indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (doc_id, seq, content_hash, text, json.dumps(metadata, ensure_ascii=False), published, signature,
              json.dumps(terms, ensure_ascii=False), json.dumps(sentences, ensure_ascii=False), len(sentences),
              sentence_vectors, vector, now()))
-        return int(cursor.lastrowid)
+        key = int(cursor.lastrowid)
+        if new_text:
+            if rare_term_texts and self.keeps_holders:  # the SET expressions read the row as it was
+                self._db.executemany(
+                    "INSERT INTO term_df (term, df, holders) VALUES (?, 1, ?) ON CONFLICT(term) DO UPDATE SET "
+                    "df = df + 1, holders = CASE WHEN holders IS NULL OR df >= ? THEN NULL "
+                    "ELSE holders || ' ' || ? END",
+                    [(t, str(key), rare_term_texts, str(key)) for t in terms["counts"]])
+            else:
+                self._db.executemany(
+                    "INSERT INTO term_df (term, df) VALUES (?, 1) ON CONFLICT(term) DO UPDATE SET df = df + 1",
+                    [(t,) for t in terms["counts"]])
+            if self._df is not None:
+                generation, texts, df = self._df
+                for t in terms["counts"]:
+                    df[t] = df.get(t, 0) + 1
+                self._df = (generation, texts + 1, df)
+        return key
+
+    def holders(self, terms: list[str]) -> dict[str, list[int]]:
+        """term -> the documents holding it, one for each distinct text, for those of `terms` that are still rare
+        (held by at most the rare_term_texts add_document was given, ever)."""
+        if not self.keeps_holders:
+            return {}
+        return {term: [int(k) for k in held.split()] for term, held in
+                self._rows_in("SELECT term, holders FROM term_df WHERE holders IS NOT NULL AND term IN ({marks})",
+                              terms)}
 
     def terms(self, key: int) -> dict[str, Any]:
         row = self._db.execute("SELECT terms FROM documents WHERE key = ?", (key,)).fetchone()
@@ -506,10 +526,12 @@ class Store:
         """Delete a document with its pairs, cluster and decision."""
         row = self._db.execute("SELECT content_hash, terms FROM documents WHERE key = ?", (key,)).fetchone()
         if row is not None:
-            others = self._db.execute("SELECT COUNT(*) FROM documents WHERE content_hash = ? AND key != ?",
-                                      (row[0], key)).fetchone()[0]
-            if not others:
-                terms = list(json.loads(row[1]).get("counts", {}))
+            other = self._db.execute("SELECT MIN(key) FROM documents WHERE content_hash = ? AND key != ?",
+                                     (row[0], key)).fetchone()[0]
+            terms = list(json.loads(row[1]).get("counts", {}))
+            if self.keeps_holders:  # the text is held by `other` now, or by none
+                self._pass_on_holding(terms, key, other)
+            if other is None:
                 self._db.executemany("UPDATE term_df SET df = df - 1 WHERE term = ?", [(t,) for t in terms])
                 self._db.executemany("DELETE FROM term_df WHERE term = ? AND df <= 0", [(t,) for t in terms])
                 if self._df is not None:
@@ -526,6 +548,17 @@ class Store:
         # lineage of later documents still names it, but no longer points at a document that is gone
         self._db.execute("UPDATE decisions SET matched_key = NULL WHERE matched_key = ?", (key,))
         self._db.execute("DELETE FROM documents WHERE key = ?", (key,))
+
+    def _pass_on_holding(self, terms: list[str], key: int, heir: int | None) -> None:
+        """Where `key` holds one of `terms` (term_df.holders), `heir` does instead; None: nobody."""
+        changed = []
+        for term, held in list(self._rows_in("SELECT term, holders FROM term_df WHERE holders IS NOT NULL "
+                                             "AND term IN ({marks})", terms)):
+            keys = held.split()
+            if str(key) in keys:
+                keys = [str(heir) if k == str(key) else k for k in keys if heir is not None or k != str(key)]
+                changed.append((" ".join(keys), term))
+        self._db.executemany("UPDATE term_df SET holders = ? WHERE term = ?", changed)
 
     def count_sentences(self) -> int:
         return int(self._db.execute("SELECT COALESCE(SUM(n_sentences), 0) FROM documents").fetchone()[0])

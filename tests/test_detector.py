@@ -684,7 +684,7 @@ def test_exact_duplicates_within_one_batch_are_encoded_once(detector_factory, fa
     result = detector.index([doc("a", FLOOD_WIRE), doc("b", FLOOD_WIRE + "\n"), doc("c", CHESS)])
     assert result.exact_duplicates == [("b", "a")]
     assert result.sentences_encoded == len(split_sentences(FLOOD_WIRE)) + len(split_sentences(CHESS))
-    assert detector.report("a", "b").sources == ["embedding", "exact", "minhash"]
+    assert detector.report("a", "b").sources == ["embedding", "exact", "minhash", "rare_terms"]
     assert cluster_sets(detector) == {frozenset({"a", "b"}), frozenset({"c"})}
 
 
@@ -740,7 +740,7 @@ def test_report_of_a_rewrite(floods):
     assert (report.a_id, report.b_id, report.verdict) == ("wire", "rewrite", "same story")
     assert (report.a_cluster, report.b_cluster) == ("s000001", "s000001")
     assert (report.a_sentences, report.b_sentences) == (5, 5)
-    assert sorted(report.sources) == ["embedding", "minhash"]
+    assert sorted(report.sources) == ["embedding", "minhash", "rare_terms"]
     assert sorted(report.shared_terms) == ["29", "62", "AEMET", "Carlos", "Mazón", "October 29", "Paiporta",
                                            "Valencia"]
     assert report.aligned == sorted(report.aligned, key=lambda p: (p.quote is None, -p.similarity))
@@ -872,8 +872,8 @@ def test_two_texts_longer_than_a_brief_meet_the_full_floor_and_a_brief_the_lower
     from detector.config import BRIEF_SENTENCES
 
     assert len(split_sentences(LONG_ORCHARD)) > BRIEF_SENTENCES >= len(split_sentences(BRIEF_CHOIR))
-    # every pair with a brief is near enough; no pair of two long texts is
-    settings = replace(TEST_SETTINGS, neighbor_min_cosine=-1.0, full_neighbor_min_cosine=1.0)
+    # every pair with a brief is near enough; no pair of two long texts is (rare terms off: both hold the numbers 6-11)
+    settings = replace(TEST_SETTINGS, neighbor_min_cosine=-1.0, full_neighbor_min_cosine=1.0, rare_terms=0)
     with Detector.open(tmp_path / "index", encoder=FakeEncoder(), settings=settings, params=TEST_PARAMS) as detector:
         detector.index([doc("orchard", LONG_ORCHARD), doc("harbour", LONG_HARBOUR), doc("choir", BRIEF_CHOIR)])
         key = {i: detector.store.document(i).key for i in ("orchard", "harbour", "choir")}
@@ -890,3 +890,52 @@ def test_two_texts_longer_than_a_brief_meet_the_full_floor_and_a_brief_the_lower
         monkeypatch.setattr(detector, "_view", lambda k: compared.append(k) or view(k))
         detector.query(LONG_ORCHARD.replace("Kent", "Sussex"), top=0)
         assert key["choir"] in compared and key["harbour"] not in compared
+
+
+# ---- rare terms: the third candidate source ----------------------------------------------------------------------
+
+DAM = "Officials in Zaporozhye said the Kakhovka dam had been breached overnight, flooding Kherson."
+DAM_RETOLD = "Evacuations began around Kherson after water from the Kakhovka reservoir rose."
+ONE_NAME = "Kherson hosted a football match on Sunday, and the home side won."
+
+
+def _rare_terms_only(tmp_path, **changes):
+    """A Detector whose only candidate source is rare terms (no neighbours; MinHash asks for a high Jaccard)."""
+    from detector import Detector
+    from conftest import TEST_SETTINGS
+
+    settings = replace(TEST_SETTINGS, neighbors=0, lsh_threshold=0.9, **changes)
+    return Detector.open(tmp_path / "index", encoder=FakeEncoder(), settings=settings, params=TEST_PARAMS)
+
+
+def test_documents_sharing_two_rare_names_are_candidates_whatever_their_wording(tmp_path):
+    with _rare_terms_only(tmp_path) as detector:
+        detector.index([doc("dam", DAM), doc("retold", DAM_RETOLD), doc("match", ONE_NAME)])
+        key = {i: detector.store.document(i).key for i in ("dam", "retold", "match")}
+        assert detector.store.pair(key["dam"], key["retold"]).sources == ["rare_terms"]  # Kakhovka and Kherson
+        assert detector.store.pair(key["dam"], key["match"]) is None  # Kherson only
+        assert detector.store.pair(key["retold"], key["match"]) is None
+        # a query's nearest documents are always compared: rare terms tell which of them share two
+        matches = detector.query("Kakhovka: the water reached Kherson by noon.")
+        found = {m.id: "rare_terms" in m.sources for m in matches}
+        assert found == {"dam": True, "retold": True, "match": False}
+
+
+def test_no_rare_term_candidates_when_off(tmp_path):
+    with _rare_terms_only(tmp_path, rare_terms=0) as detector:
+        detector.index([doc("dam", DAM), doc("retold", DAM_RETOLD)])
+        assert detector.store.pair(*(detector.store.document(i).key for i in ("dam", "retold"))) is None
+        assert detector.store.holders(["kakhovka"]) == {}
+
+
+def test_a_term_held_by_more_texts_than_rare_term_texts_proposes_nothing_any_more(tmp_path):
+    third = "Kherson and Kakhovka were quiet again on Friday, a week after the breach."
+    with _rare_terms_only(tmp_path, rare_term_texts=2) as detector:
+        detector.index([doc("dam", DAM), doc("retold", DAM_RETOLD)])
+        detector.index([doc("third", third)])
+        detector.remove(["retold"])  # two texts hold the terms again, but they were common once
+        detector.index([doc("fourth", "Kherson waited for news from Kakhovka.")])
+        key = {i: detector.store.document(i).key for i in ("dam", "third", "fourth")}
+        assert [p for p in ((key["dam"], key["third"]), (key["dam"], key["fourth"]), (key["third"], key["fourth"]))
+                if detector.store.pair(*p) is not None] == []
+        assert detector.store.holders(["kakhovka", "kherson"]) == {}

@@ -139,3 +139,15 @@ def test_an_index_made_before_the_full_floor_keeps_its_one_floor():
     assert settings.neighbor_floor(40, 40) == settings.neighbor_min_cosine
     with pytest.raises(ValueError, match="full_neighbor_min_cosine=0.3 must be between neighbor_min_cosine"):
         Settings(neighbor_min_cosine=0.4, full_neighbor_min_cosine=0.3)
+
+
+def test_rare_terms_are_on_for_new_indexes_and_off_for_those_made_before():
+    new = Settings.for_profile("fast")
+    assert (new.rare_terms, new.rare_term_texts) == (2, 10)
+    assert Settings.from_dict(new.to_dict()) == new
+    old = {k: v for k, v in new.to_dict().items() if k not in ("rare_terms", "rare_term_texts")}
+    assert Settings.from_dict(old).rare_terms == 0
+    with pytest.raises(ValueError, match="rare_terms=-1 must be 0"):
+        Settings(rare_terms=-1)
+    with pytest.raises(ValueError, match="rare_term_texts=0 must be 1 or more"):
+        Settings(rare_term_texts=0)

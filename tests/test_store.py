@@ -422,3 +422,40 @@ def test_the_copy_is_dropped_when_sqlite_rolled_back_by_itself(built_index):
             assert store.term_df() == before
     finally:
         store.close()
+
+
+# ---- the holders of rare terms ------------------------------------------------------------------------------------
+
+
+def test_holders_follow_additions_removals_and_exact_copies(detector_factory):
+    detector = detector_factory()
+    store = detector.store
+    detector.index([doc("dam", "Officials in Zaporozhye said the Kakhovka dam had been breached."),
+                    doc("copy", "Officials in Zaporozhye said the Kakhovka dam had been breached."),
+                    doc("retold", "Evacuations began after water from the Kakhovka reservoir rose.")])
+    key = {i: store.document(i).key for i in ("dam", "copy", "retold")}
+    # one document for each distinct text: the copy holds nothing while the first is indexed
+    assert store.holders(["kakhovka", "zaporozhye", "unheard"]) == {
+        "kakhovka": [key["dam"], key["retold"]], "zaporozhye": [key["dam"]]}
+    detector.remove(["dam"])  # its text is still indexed: the copy holds it now
+    assert store.holders(["kakhovka", "zaporozhye"]) == {
+        "kakhovka": [key["copy"], key["retold"]], "zaporozhye": [key["copy"]]}
+    detector.remove(["retold"])
+    assert store.holders(["kakhovka", "evacuations"]) == {"kakhovka": [key["copy"]]}
+    detector.close()
+    assert detector_factory(create=False).store.holders(["kakhovka"]) == {"kakhovka": [key["copy"]]}
+
+
+def test_an_index_made_before_holders_were_kept_has_no_rare_term_source(built_index, detector_factory):
+    manifest_path = built_index / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    for name in ("rare_terms", "rare_term_texts"):
+        del manifest["settings"][name]
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    with sqlite3.connect(built_index / "meta.sqlite") as db:
+        db.execute("ALTER TABLE term_df DROP COLUMN holders")
+    detector = detector_factory(create=False)
+    assert detector.settings.rare_terms == 0 and not detector.store.keeps_holders
+    detector.index([doc("more", FLOOD_REWRITE + " Mazón visited Paiporta again.")])
+    assert detector.store.holders(["paiporta"]) == {}
+    assert "rare_terms" not in {s for m in detector.query(FLOOD_WIRE) for s in m.sources}
