@@ -17,8 +17,8 @@ import numpy as np
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 #: a text of at most this many sentences is a brief for the neighbour floors (the longest brief they are set on).
 BRIEF_SENTENCES = 5
-#: how specific a term must be (evidence.term_weight: 0.5 is a word about once a million words of English or rarer,
-#: or a number; dates weigh 1) to count towards Settings.rare_terms.
+#: how specific a term must be (evidence.term_weight: 0.5 is a word about once a million words of English or rarer;
+#: dates weigh 1) to count towards Settings.rare_terms; bare numbers never count (evidence.rare_name_terms).
 RARE_TERM_MIN_WEIGHT = 0.5
 #: the fast profile's model: static token embeddings distilled from the bundled MiniLM with model2vec (offline,
 #: once, into the cache folder; see encoders.py).
@@ -43,6 +43,8 @@ class Profile:
     #: the floor for a pair of which neither text is a brief (more than BRIEF_SENTENCES sentences each), whose
     #: document vectors wander less; None: neighbor_min_cosine for every pair.
     full_neighbor_min_cosine: float | None = None
+    #: Settings.rare_terms of its new indexes (0: no rare-term candidates).
+    rare_terms: int = 0
 
 
 # The neighbour floors keep 95% of the same-event pairs of NewsWCL50 briefs (articles cut to their first 2, 3 or 5
@@ -61,9 +63,11 @@ PROFILES = {
     # static-model document vectors crowd together (NewsWCL50's other-event pairs: median cosine 0.79); without
     # their common direction they spread (median 0.31); full articles: same-event pairs from 0.554, derived
     # answers from 0.61; briefs: 5th percentile 0.41 (3 sentences)
+    # rare-term candidates: the static model's document vectors miss same-event reports that MiniLM's find (the
+    # README's "Candidates"); the accurate profile's own candidates hold nearly all of them already
     "fast": Profile("fast", FAST_MODEL, "blingfire", "params-fast.json", 0.4,
                     "static embeddings distilled from MiniLM (model2vec), blingfire sentences",
-                    remove_common_direction=True, full_neighbor_min_cosine=0.5),
+                    remove_common_direction=True, full_neighbor_min_cosine=0.5, rare_terms=2),
 }
 DEFAULT_PROFILE = "accurate"
 
@@ -154,11 +158,11 @@ class Settings:
     #: direction, recorded in the manifest so an index keeps the one it was built with), or None.
     common_direction: tuple[float, ...] | None = None
     #: documents sharing at least this many rare specific terms are candidates, whatever their wording and document
-    #: vectors (0: none). Rare: at least RARE_TERM_MIN_WEIGHT by evidence.term_weight (a name or place rare in
-    #: general English, a number, a date) and held by at most rare_term_texts distinct texts of the index. Names
-    #: an independent report of the same event must repeat, where MinHash sees a reworded text and the vectors of
-    #: static models crowd together (scripts/evaluate.py, figures in the README).
-    rare_terms: int = 2
+    #: vectors (0: none; the profile's, see PROFILES). Rare: a name, place or date of at least RARE_TERM_MIN_WEIGHT
+    #: by evidence.term_weight (rare in general English) held by at most rare_term_texts distinct texts of the
+    #: index. Independent reports of one event repeat its names where MinHash sees a reworded text and the vectors
+    #: of a static model put them apart (figures in the README).
+    rare_terms: int = 0
     #: a term held by more distinct texts than this is no longer rare (its list of holders is dropped for good).
     rare_term_texts: int = 10
 
@@ -205,7 +209,8 @@ class Settings:
             direction = ScoringParams.shipped(name).common_direction
         return cls(model=model or chosen.model, profile=name, splitter=chosen.splitter,
                    neighbor_min_cosine=chosen.neighbor_min_cosine,
-                   full_neighbor_min_cosine=chosen.full_neighbor_min_cosine, common_direction=direction)
+                   full_neighbor_min_cosine=chosen.full_neighbor_min_cosine, common_direction=direction,
+                   rare_terms=chosen.rare_terms)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -28,7 +28,7 @@ from .cache import BoundedCache
 from .compare import TextView, compare
 from .dedup import DedupSteps, record_decision
 from .stories import EMBEDDING, EXACT, MINHASH, RARE_TERMS, StorySteps, with_days_apart
-from .evidence import (PairEvidence, Terms, TermStats, quotations_of, specific_terms, term_weight,
+from .evidence import (PairEvidence, Terms, TermStats, quotations_of, rare_name_terms, specific_terms,
                        word_ngrams)
 from .minhash import shingles, signature, signature_from_bytes, signature_to_bytes
 from .parallel import MIN_TEXTS_PER_PROCESS, Worker, fork_map
@@ -308,7 +308,9 @@ class Detector(StorySteps, DedupSteps):
                                           published=doc.published, signature=prepared[i].signature,
                                           terms=view.terms.as_dict(), sentences=texts,
                                           sentence_vectors=matrix_to_bytes(vecs), vector=vector_to_bytes(view.vector),
-                                          seq=seq, new_text=original is None, rare_term_texts=holding)
+                                          seq=seq, new_text=original is None, rare_term_texts=holding,
+                                          held_terms=rare_name_terms(view.terms.counts, RARE_TERM_MIN_WEIGHT)
+                                          if holding and original is None else ())
             self._term_stats = None
             snapshot.add(key, view.vector, sig)
             self._views[key] = view
@@ -389,7 +391,7 @@ class Detector(StorySteps, DedupSteps):
         needed = self.settings.rare_terms
         if not needed:
             return []
-        specific = [[t for t in view.terms.counts if term_weight(t) >= RARE_TERM_MIN_WEIGHT] for view in views]
+        specific = [rare_name_terms(view.terms.counts, RARE_TERM_MIN_WEIGHT) for view in views]
         holders = self.store.holders(sorted({t for terms in specific for t in terms}))
         found = []
         for key, terms in zip(keys, specific):

@@ -7,7 +7,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 from rapidfuzz import fuzz
@@ -176,6 +176,13 @@ def term_weight(term: str) -> float:
     if any(c.isdigit() for c in term):
         return 1.0 if " " in term else 0.5
     return max(0.0, ZIPF_CEILING - _zipf(term)) / ZIPF_CEILING
+
+
+def rare_name_terms(terms: Iterable[str], min_weight: float) -> list[str]:
+    """Those of `terms` that are names, places or dates of at least `min_weight` (term_weight), in their order.
+    Bare numbers (counts, prices, ages, scores) are left out: unrelated reports share them by chance far more often
+    than a name, and in a collection of many reports two of them link pairs that share nothing else."""
+    return [t for t in terms if (" " in t or not any(c.isdigit() for c in t)) and term_weight(t) >= min_weight]
 
 
 @dataclass(frozen=True)

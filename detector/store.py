@@ -26,6 +26,7 @@ import logging
 import os
 import shutil
 import sqlite3
+from collections.abc import Collection
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -462,10 +463,12 @@ class Store:
     def add_document(self, *, doc_id: str, content_hash: str, text: str, metadata: dict[str, Any],
                      published: str | None, signature: bytes, terms: dict[str, Any], sentences: list[str],
                      sentence_vectors: bytes, vector: bytes, seq: int | None = None,
-                     new_text: bool | None = None, rare_term_texts: int = 0) -> int:
+                     new_text: bool | None = None, rare_term_texts: int = 0,
+                     held_terms: Collection[str] = ()) -> int:
         """Insert a document; `terms` is {"counts": {term: n}, "spelling": {term: first spelling}}; the vectors
         as vectors.py writes them. `new_text`: whether no indexed document has this text yet (None: look it up).
-        `rare_term_texts`: keep the holders of terms held by at most this many texts (0: none; see holders())."""
+        `held_terms`: those of its terms whose holders are kept while at most `rare_term_texts` texts hold them (see
+        holders()); the same term must always be given or never."""
         if seq is None:
             seq = int(self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM documents").fetchone()[0])
         if new_text is None:
@@ -478,16 +481,16 @@ class Store:
              sentence_vectors, vector, now()))
         key = int(cursor.lastrowid)
         if new_text:
-            if rare_term_texts and self.keeps_holders:  # the SET expressions read the row as it was
+            held = set(held_terms) if rare_term_texts and self.keeps_holders else set()
+            self._db.executemany(
+                "INSERT INTO term_df (term, df) VALUES (?, 1) ON CONFLICT(term) DO UPDATE SET df = df + 1",
+                [(t,) for t in terms["counts"] if t not in held])
+            if held:  # the SET expressions read the row as it was
                 self._db.executemany(
                     "INSERT INTO term_df (term, df, holders) VALUES (?, 1, ?) ON CONFLICT(term) DO UPDATE SET "
                     "df = df + 1, holders = CASE WHEN holders IS NULL OR df >= ? THEN NULL "
                     "ELSE holders || ' ' || ? END",
-                    [(t, str(key), rare_term_texts, str(key)) for t in terms["counts"]])
-            else:
-                self._db.executemany(
-                    "INSERT INTO term_df (term, df) VALUES (?, 1) ON CONFLICT(term) DO UPDATE SET df = df + 1",
-                    [(t,) for t in terms["counts"]])
+                    [(t, str(key), rare_term_texts, str(key)) for t in terms["counts"] if t in held])
             if self._df is not None:
                 generation, texts, df = self._df
                 for t in terms["counts"]:

@@ -84,7 +84,7 @@ TEST_PARAMS = ScoringParams(
 
 #: Index settings of the fake-encoder tests, fixed for the same reason (the defaults are tuned on real data).
 TEST_SETTINGS = Settings(model="fake-hash-encoder", num_perm=128, shingle_size=2, lsh_threshold=0.1, neighbors=20,
-                         neighbor_min_cosine=0.5)
+                         neighbor_min_cosine=0.5, rare_terms=2)
 
 # ---- tiny corpora -------------------------------------------------------------------------------------------------
 

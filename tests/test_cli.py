@@ -215,7 +215,7 @@ def test_report_text(runner, index):
     lines = result.stdout.splitlines()
     assert lines[0] == "wire  vs  rewrite"
     assert re.fullmatch(r"verdict: same story, relation: same_story   \(probability same story 0\.9\d\d\)", lines[1])
-    assert lines[2:4] == ["clusters: s000003 / s000003", "found by: embedding, minhash, rare_terms"]
+    assert lines[2:4] == ["clusters: s000003 / s000003", "found by: embedding, minhash"]
     assert '          shared quote: "we are living through an unprecedented situation"' in lines
 
 

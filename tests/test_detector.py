@@ -872,8 +872,8 @@ def test_two_texts_longer_than_a_brief_meet_the_full_floor_and_a_brief_the_lower
     from detector.config import BRIEF_SENTENCES
 
     assert len(split_sentences(LONG_ORCHARD)) > BRIEF_SENTENCES >= len(split_sentences(BRIEF_CHOIR))
-    # every pair with a brief is near enough; no pair of two long texts is (rare terms off: both hold the numbers 6-11)
-    settings = replace(TEST_SETTINGS, neighbor_min_cosine=-1.0, full_neighbor_min_cosine=1.0, rare_terms=0)
+    # every pair with a brief is near enough; no pair of two long texts is
+    settings = replace(TEST_SETTINGS, neighbor_min_cosine=-1.0, full_neighbor_min_cosine=1.0)
     with Detector.open(tmp_path / "index", encoder=FakeEncoder(), settings=settings, params=TEST_PARAMS) as detector:
         detector.index([doc("orchard", LONG_ORCHARD), doc("harbour", LONG_HARBOUR), doc("choir", BRIEF_CHOIR)])
         key = {i: detector.store.document(i).key for i in ("orchard", "harbour", "choir")}
@@ -919,6 +919,13 @@ def test_documents_sharing_two_rare_names_are_candidates_whatever_their_wording(
         matches = detector.query("Kakhovka: the water reached Kherson by noon.")
         found = {m.id: "rare_terms" in m.sources for m in matches}
         assert found == {"dam": True, "retold": True, "match": False}
+
+
+def test_shared_numbers_are_not_rare_terms(tmp_path):
+    with _rare_terms_only(tmp_path) as detector:  # the two share 6, 7, 8, 9, 10 and 11, and no name
+        detector.index([doc("orchard", LONG_ORCHARD), doc("harbour", LONG_HARBOUR)])
+        assert detector.store.pair(*(detector.store.document(i).key for i in ("orchard", "harbour"))) is None
+        assert detector.store.holders(["6", "11"]) == {}
 
 
 def test_no_rare_term_candidates_when_off(tmp_path):

@@ -141,9 +141,10 @@ def test_an_index_made_before_the_full_floor_keeps_its_one_floor():
         Settings(neighbor_min_cosine=0.4, full_neighbor_min_cosine=0.3)
 
 
-def test_rare_terms_are_on_for_new_indexes_and_off_for_those_made_before():
+def test_rare_terms_are_on_for_new_fast_indexes_and_off_for_those_made_before():
     new = Settings.for_profile("fast")
     assert (new.rare_terms, new.rare_term_texts) == (2, 10)
+    assert Settings.for_profile("accurate").rare_terms == 0
     assert Settings.from_dict(new.to_dict()) == new
     old = {k: v for k, v in new.to_dict().items() if k not in ("rare_terms", "rare_term_texts")}
     assert Settings.from_dict(old).rare_terms == 0
