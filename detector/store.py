@@ -655,6 +655,16 @@ class Store:
     def cluster_map(self) -> dict[int, str]:
         return {k: c for k, c in self._db.execute("SELECT doc_key, cluster FROM clusters")}
 
+    def cluster_counts(self) -> tuple[int, int]:
+        """(story clusters, those of more than one document), counted in the database (a document not yet in a
+        cluster counts as one of its own)."""
+        clusters, multi = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(n > 1), 0) FROM (SELECT COUNT(*) AS n FROM clusters GROUP BY cluster)"
+        ).fetchone()
+        loose = self._db.execute("SELECT COUNT(*) FROM documents WHERE key NOT IN (SELECT doc_key FROM clusters)"
+                                 ).fetchone()[0]
+        return int(clusters) + int(loose), int(multi)
+
     def cluster_keys(self, cluster_ids: list[str]) -> dict[str, list[int]]:
         """Cluster id -> the keys of its documents."""
         found: dict[str, list[int]] = {}

@@ -812,6 +812,7 @@ def test_info(floods):
                                  "multi_document_clusters", "merges")} == {
         "format_version": FORMAT_VERSION, "model": "fake-hash-encoder", "dimension": 64, "documents": 5, "clusters": 3,
         "multi_document_clusters": 2, "merges": 0}
+    assert info["multi_document_clusters"] == sum(c.size > 1 for c in floods.clusters())  # counted apart
     assert info["sentences"] == sum(len(split_sentences(t)) for t in (FLOOD_WIRE, FLOOD_REWRITE, FLOOD_OTHER_EVENT,
                                                                       FLOOD_OTHER_REWRITE, CHESS))
     assert info["confirmed_pairs"] == 2 and info["candidate_pairs"] >= 2

@@ -153,7 +153,7 @@ def test_a_read_never_mixes_two_generations(tmp_path, detector_factory, monkeypa
     writer = detector_factory(index)
     writer.index([doc("wire", FLOOD_WIRE), doc("chess", CHESS)])
     reader = detector_factory(index, create=False)
-    reader.clusters()
+    reader.query(CHESS, top=1)  # loads the search indexes (clusters() alone would not)
     writer.index([doc("italy", FLOOD_OTHER_EVENT)])  # the reader's search indexes are now one generation behind
     sync = reader.store.sync_snapshot
     landed = []

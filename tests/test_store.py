@@ -459,3 +459,25 @@ def test_an_index_made_before_holders_were_kept_has_no_rare_term_source(built_in
     detector.index([doc("more", FLOOD_REWRITE + " Mazón visited Paiporta again.")])
     assert detector.store.holders(["paiporta"]) == {}
     assert "rare_terms" not in {s for m in detector.query(FLOOD_WIRE) for s in m.sources}
+
+
+def test_clusters_reports_and_info_read_the_database_only(built_index, detector_factory, monkeypatch):
+    def no_search_indexes(*args, **kwargs):
+        raise AssertionError("the search indexes were loaded")
+
+    reader = detector_factory(create=False)
+    monkeypatch.setattr(Store, "load_snapshot", no_search_indexes)
+    assert reader.clusters()[0].members == ["wire", "rewrite"]
+    assert reader.report("wire", "rewrite").verdict == "same story"
+    assert reader.info()["documents"] == len(CORPUS)
+
+
+def test_a_report_weighs_terms_by_what_another_process_committed_since(built_index, detector_factory):
+    reader = detector_factory(create=False)
+    before = reader.report("wire", "rewrite").features["term_cosine"]
+    writer = detector_factory(create=False)  # another connection: what another process would commit
+    writer.index([doc(f"more-{n}", f"Paiporta and Mazón, report {n}: the clean-up in Paiporta went on, Mazón said.")
+                  for n in range(6)])
+    after = reader.report("wire", "rewrite").features["term_cosine"]
+    assert after < before  # Paiporta and Mazón are no longer rare in the index
+    assert after == detector_factory(create=False).report("wire", "rewrite").features["term_cosine"]
