@@ -179,10 +179,11 @@ def term_weight(term: str) -> float:
 
 
 def rare_name_terms(terms: Iterable[str], min_weight: float) -> list[str]:
-    """Those of `terms` that are names, places or dates of at least `min_weight` (term_weight), in their order.
-    Bare numbers (counts, prices, ages, scores) are left out: unrelated reports share them by chance far more often
-    than a name, and in a collection of many reports two of them link pairs that share nothing else."""
-    return [t for t in terms if (" " in t or not any(c.isdigit() for c in t)) and term_weight(t) >= min_weight]
+    """Those of `terms` that are names, places or dates of at least `min_weight` (term_weight), in their order:
+    those that begin with a letter (Seversk, MH17, COVID-19, "december 11"). Numbers (62, 2,000, 1990s, 5th, 20km)
+    are left out: unrelated reports share counts, prices and ages by chance far more often than a name, and in a
+    collection of many reports two of them link pairs that share nothing else."""
+    return [t for t in terms if t[:1].isalpha() and term_weight(t) >= min_weight]
 
 
 @dataclass(frozen=True)

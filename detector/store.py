@@ -499,13 +499,23 @@ class Store:
         return key
 
     def holders(self, terms: list[str]) -> dict[str, list[int]]:
-        """term -> the documents holding it, one for each distinct text, for those of `terms` that are still rare
-        (held by at most the rare_term_texts add_document was given, ever)."""
+        """term -> the documents holding it (every copy of each text, in key order), for those of `terms` that are
+        still rare (held by at most the rare_term_texts add_document was given, ever). The table keeps one key a
+        text; its copies are found by content hash, so none is left out whichever copy came first, and a key the
+        table names but the index no longer holds (an earlier version's removal does not update the table) is
+        left out."""
         if not self.keeps_holders:
             return {}
-        return {term: [int(k) for k in held.split()] for term, held in
+        held = {term: [int(k) for k in keys.split()] for term, keys in
                 self._rows_in("SELECT term, holders FROM term_df WHERE holders IS NOT NULL AND term IN ({marks})",
                               terms)}
+        copies: dict[int, list[int]] = {}
+        for key, copy in self._rows_in("SELECT h.key, d.key FROM documents h JOIN documents d "
+                                       "ON d.content_hash = h.content_hash WHERE h.key IN ({marks}) ORDER BY d.key",
+                                       sorted({k for keys in held.values() for k in keys})):
+            copies.setdefault(key, []).append(copy)
+        found = {term: sorted(copy for k in keys for copy in copies.get(k, ())) for term, keys in held.items()}
+        return {term: keys for term, keys in found.items() if keys}
 
     def terms(self, key: int) -> dict[str, Any]:
         row = self._db.execute("SELECT terms FROM documents WHERE key = ?", (key,)).fetchone()

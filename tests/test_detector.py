@@ -922,6 +922,16 @@ def test_documents_sharing_two_rare_names_are_candidates_whatever_their_wording(
         assert found == {"dam": True, "retold": True, "match": False}
 
 
+def test_every_copy_meets_a_later_text_and_keeps_it_when_the_first_goes(tmp_path):
+    with _rare_terms_only(tmp_path) as detector:
+        detector.index([doc("dam", DAM), doc("copy", DAM)])
+        detector.index([doc("retold", DAM_RETOLD)])  # the table names only the first of the two copies
+        key = {i: detector.store.document(i).key for i in ("dam", "copy", "retold")}
+        assert detector.store.pair(key["copy"], key["retold"]).sources == ["rare_terms"]
+        detector.remove(["dam"])
+        assert detector.store.pair(key["copy"], key["retold"]) is not None
+
+
 def test_shared_numbers_are_not_rare_terms(tmp_path):
     with _rare_terms_only(tmp_path) as detector:  # the two share 6, 7, 8, 9, 10 and 11, and no name
         detector.index([doc("orchard", LONG_ORCHARD), doc("harbour", LONG_HARBOUR)])

@@ -430,20 +430,42 @@ def test_the_copy_is_dropped_when_sqlite_rolled_back_by_itself(built_index):
 def test_holders_follow_additions_removals_and_exact_copies(detector_factory):
     detector = detector_factory()
     store = detector.store
-    detector.index([doc("dam", "Officials in Zaporozhye said the Kakhovka dam had been breached."),
-                    doc("copy", "Officials in Zaporozhye said the Kakhovka dam had been breached."),
-                    doc("retold", "Evacuations began after water from the Kakhovka reservoir rose.")])
-    key = {i: store.document(i).key for i in ("dam", "copy", "retold")}
-    # one document for each distinct text: the copy holds nothing while the first is indexed
-    assert store.holders(["kakhovka", "zaporozhye", "unheard"]) == {
-        "kakhovka": [key["dam"], key["retold"]], "zaporozhye": [key["dam"]]}
-    detector.remove(["dam"])  # its text is still indexed: the copy holds it now
-    assert store.holders(["kakhovka", "zaporozhye"]) == {
-        "kakhovka": [key["copy"], key["retold"]], "zaporozhye": [key["copy"]]}
-    detector.remove(["retold"])
-    assert store.holders(["kakhovka", "evacuations"]) == {"kakhovka": [key["copy"]]}
+    dam = "Officials in Zaporozhye said the Kakhovka dam had been breached."
+    retold = "Evacuations began as the Kakhovka reservoir rose."
+    detector.index([doc("dam", dam), doc("copy", dam), doc("retold", retold)])
+    detector.index([doc("late copy", dam.upper())])  # the same text once normalised
+    key = {i: store.document(i).key for i in ("dam", "copy", "retold", "late copy")}
+
+    def kept(term: str) -> str | None:  # what the table keeps: one key a text
+        return store._db.execute("SELECT holders FROM term_df WHERE term = ?", (term,)).fetchone()[0]
+
+    assert (kept("kakhovka"), kept("zaporozhye")) == (f"{key['dam']} {key['retold']}", str(key["dam"]))
+    assert store.holders(["kakhovka", "zaporozhye", "unheard"]) == {  # every copy of each text
+        "kakhovka": [key["dam"], key["copy"], key["retold"], key["late copy"]],
+        "zaporozhye": [key["dam"], key["copy"], key["late copy"]]}
+    detector.remove(["dam"])  # its text is still indexed: the first copy left holds it now
+    assert (kept("kakhovka"), kept("zaporozhye")) == (f"{key['copy']} {key['retold']}", str(key["copy"]))
+    assert store.holders(["zaporozhye"]) == {"zaporozhye": [key["copy"], key["late copy"]]}
+    detector.remove(["retold", "copy"])
+    assert store.holders(["kakhovka", "evacuations"]) == {"kakhovka": [key["late copy"]]}
     detector.close()
-    assert detector_factory(create=False).store.holders(["kakhovka"]) == {"kakhovka": [key["copy"]]}
+    assert detector_factory(create=False).store.holders(["kakhovka"]) == {"kakhovka": [key["late copy"]]}
+
+
+def test_holders_leave_out_documents_an_earlier_version_removed(detector_factory, tmp_index):
+    detector = detector_factory()
+    detector.index([doc("dam", "Zaporozhye and Kakhovka."), doc("retold", "Kakhovka, then Zaporozhye.")])
+    gone = detector.store.document("dam").key
+    earlier = Store.open(tmp_index)  # another process, as an earlier version removes: the holders column untouched
+    try:
+        with earlier.writing():
+            earlier._db.execute("DELETE FROM documents WHERE key = ?", (gone,))
+            earlier._db.execute("UPDATE term_df SET df = df - 1 WHERE term IN ('kakhovka', 'zaporozhye')")
+            earlier.commit(earlier.load_snapshot(lsh_threshold=0.5, num_perm=128))
+    finally:
+        earlier.close()
+    assert detector.store.holders(["kakhovka"]) == {"kakhovka": [detector.store.document("retold").key]}
+    assert [m.id for m in detector.query("Kakhovka and Zaporozhye again.")] == ["retold"]
 
 
 def test_an_index_made_before_holders_were_kept_has_no_rare_term_source(built_index, detector_factory):
@@ -457,6 +479,7 @@ def test_an_index_made_before_holders_were_kept_has_no_rare_term_source(built_in
     detector = detector_factory(create=False)
     assert detector.settings.rare_terms == 0 and not detector.store.keeps_holders
     detector.index([doc("more", FLOOD_REWRITE + " Mazón visited Paiporta again.")])
+    detector.remove(["more", "chess"])
     assert detector.store.holders(["paiporta"]) == {}
     assert "rare_terms" not in {s for m in detector.query(FLOOD_WIRE) for s in m.sources}
 
