@@ -18,7 +18,7 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 #: a text of at most this many sentences is a brief for the neighbour floors (the longest brief they are set on).
 BRIEF_SENTENCES = 5
 #: how specific a term must be (evidence.term_weight: 0.5 is a word about once a million words of English or rarer;
-#: dates weigh 1) to count towards Settings.rare_terms; bare numbers never count (evidence.rare_name_terms).
+#: dates weigh 1) to count towards Settings.rare_terms; numbers never count (evidence.rare_name_terms).
 RARE_TERM_MIN_WEIGHT = 0.5
 #: the fast profile's model: static token embeddings distilled from the bundled MiniLM with model2vec (offline,
 #: once, into the cache folder; see encoders.py).
@@ -226,6 +226,4 @@ class Settings:
         known = {k: raw[k] for k in cls.__dataclass_fields__ if k in raw}
         if "full_neighbor_min_cosine" not in raw:  # an index made before there were two floors keeps its one
             known["full_neighbor_min_cosine"] = None
-        if "rare_terms" not in raw:  # an index made before it kept the holders of rare terms has none to look up
-            known["rare_terms"] = 0
         return cls(**known)

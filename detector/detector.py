@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections import Counter
 from collections.abc import Collection
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -402,10 +403,7 @@ class Detector(StorySteps, DedupSteps):
         holders = self.store.holders(sorted({t for terms in specific for t in terms}))
         found = []
         for key, terms in zip(keys, specific):
-            shared: dict[int, int] = {}
-            for term in terms:
-                for other in holders.get(term, ()):
-                    shared[other] = shared.get(other, 0) + 1
+            shared = Counter(other for term in terms for other in holders.get(term, ()))
             found += [(key, other) for other, n in shared.items() if n >= needed and other != key]
         return found
 

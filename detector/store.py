@@ -506,16 +506,20 @@ class Store:
         left out."""
         if not self.keeps_holders:
             return {}
-        held = {term: [int(k) for k in keys.split()] for term, keys in
-                self._rows_in("SELECT term, holders FROM term_df WHERE holders IS NOT NULL AND term IN ({marks})",
-                              terms)}
+        held = self._held(terms)
         copies: dict[int, list[int]] = {}
         for key, copy in self._rows_in("SELECT h.key, d.key FROM documents h JOIN documents d "
-                                       "ON d.content_hash = h.content_hash WHERE h.key IN ({marks}) ORDER BY d.key",
+                                       "ON d.content_hash = h.content_hash WHERE h.key IN ({marks})",
                                        sorted({k for keys in held.values() for k in keys})):
             copies.setdefault(key, []).append(copy)
         found = {term: sorted(copy for k in keys for copy in copies.get(k, ())) for term, keys in held.items()}
         return {term: keys for term, keys in found.items() if keys}
+
+    def _held(self, terms: list[str]) -> dict[str, list[int]]:
+        """term -> the keys term_df.holders keeps for it (one a text), for those of `terms` that are still rare."""
+        return {term: [int(k) for k in keys.split()] for term, keys in
+                self._rows_in("SELECT term, holders FROM term_df WHERE holders IS NOT NULL AND term IN ({marks})",
+                              terms)}
 
     def terms(self, key: int) -> dict[str, Any]:
         row = self._db.execute("SELECT terms FROM documents WHERE key = ?", (key,)).fetchone()
@@ -564,13 +568,8 @@ class Store:
 
     def _pass_on_holding(self, terms: list[str], key: int, heir: int | None) -> None:
         """Where `key` holds one of `terms` (term_df.holders), `heir` does instead; None: nobody."""
-        changed = []
-        for term, held in list(self._rows_in("SELECT term, holders FROM term_df WHERE holders IS NOT NULL "
-                                             "AND term IN ({marks})", terms)):
-            keys = held.split()
-            if str(key) in keys:
-                keys = [str(heir) if k == str(key) else k for k in keys if heir is not None or k != str(key)]
-                changed.append((" ".join(keys), term))
+        changed = [(" ".join(str(heir if k == key else k) for k in keys if k != key or heir is not None), term)
+                   for term, keys in self._held(terms).items() if key in keys]
         self._db.executemany("UPDATE term_df SET holders = ? WHERE term = ?", changed)
 
     def count_sentences(self) -> int:

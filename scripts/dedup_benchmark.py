@@ -22,6 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from labelled import read_jsonl  # noqa: E402
 
+from detector.config import PROFILES  # noqa: E402
+
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 DETECTOR = [sys.executable, "-m", "detector"]
 
@@ -57,7 +59,7 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=1000)
     parser.add_argument("--policy", default="same_story", choices=["duplicate", "rewrite", "same_story"])
     parser.add_argument("--index", type=Path, default=None, help="index folder (default: a temporary one)")
-    parser.add_argument("--profile", default="accurate", choices=["accurate", "fast"], help="for a new index")
+    parser.add_argument("--profile", default="accurate", choices=list(PROFILES), help="for a new index")
     args = parser.parse_args()
     documents = stream(args.data, args.documents, random.Random(7))
     with tempfile.TemporaryDirectory() as tmp:
