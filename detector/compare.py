@@ -31,15 +31,15 @@ class TextView:
     sentences: list[str]
     vectors: np.ndarray
     signature: object
-    #: removed from the document vector (Settings.common_direction), or None.
-    common_direction: np.ndarray | None = field(default=None, repr=False)
+    #: removed from the document vector (Settings.directions), or None.
+    common_directions: np.ndarray | None = field(default=None, repr=False)
     vector: np.ndarray = field(init=False)
     _terms: Terms | None = field(default=None, repr=False)
     _ngrams: set[str] | None = field(default=None, repr=False)
     _quotes: list[tuple[int, str]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self.vector = document_vector(self.vectors, self.common_direction)
+        self.vector = document_vector(self.vectors, self.common_directions)
 
     @property
     def terms(self) -> Terms:
@@ -67,7 +67,7 @@ class TextView:
     def of_text(cls, text: str, encoder: Encoder, settings: Settings) -> "TextView":
         sentences = split_sentences(text, settings.splitter)
         return cls(sentences, as_stored(encoder.encode(sentences)),
-                   signature(shingles(text, settings.shingle_size), settings.num_perm), settings.direction())
+                   signature(shingles(text, settings.shingle_size), settings.num_perm), settings.directions())
 
 
 def encode_short_texts(encoder: Encoder, texts: list[str]) -> tuple[np.ndarray, list[np.ndarray] | None]:
@@ -90,7 +90,7 @@ def views_of_texts(texts: list[str], encoder: Encoder, settings: Settings) -> li
     split = [split_sentences(t, settings.splitter) for t in texts]
     flat = [s for sentences in split for s in sentences]
     vectors = as_stored(encoder.encode(flat))
-    direction = settings.direction()
+    direction = settings.directions()
     views, start = [], 0
     for text, sentences in zip(texts, split):
         views.append(TextView(sentences, vectors[start:start + len(sentences)],

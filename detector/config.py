@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from .vectors import orthonormal_rows
+
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 #: a text of at most this many sentences is a brief for the neighbour floors (the longest brief they are set on).
 BRIEF_SENTENCES = 5
@@ -61,13 +63,13 @@ PROFILES = {
                         "MiniLM sentence embeddings of every sentence, pysbd sentences",
                         full_neighbor_min_cosine=0.5),
     # static-model document vectors crowd together (NewsWCL50's other-event pairs: median cosine 0.79); without
-    # their common direction they spread (median 0.31); full articles: same-event pairs from 0.554, derived
-    # answers from 0.61; briefs: 5th percentile 0.41 (3 sentences)
+    # their common direction and three directions of most variance they spread (median 0.17); full articles:
+    # same-event pairs from 0.427, derived answers from 0.499; briefs: 5th percentile 0.36 (3 sentences)
     # rare-term candidates: the static model's document vectors miss same-event reports that MiniLM's find (the
     # README's "Candidates"); the accurate profile's own candidates hold nearly all of them already
-    "fast": Profile("fast", FAST_MODEL, "blingfire", "params-fast.json", 0.4,
+    "fast": Profile("fast", FAST_MODEL, "blingfire", "params-fast.json", 0.35,
                     "static embeddings distilled from MiniLM (model2vec), blingfire sentences",
-                    remove_common_direction=True, full_neighbor_min_cosine=0.5, rare_terms=2),
+                    remove_common_direction=True, full_neighbor_min_cosine=0.35, rare_terms=2),
 }
 DEFAULT_PROFILE = "accurate"
 
@@ -104,6 +106,9 @@ class ScoringParams:
     #: the encoder's common direction (a unit vector: the normalised mean of MRPC train sentence vectors), for
     #: profiles that remove it from document vectors (Profile.remove_common_direction).
     common_direction: tuple[float, ...] | None = None
+    #: removed with it: the directions along which those sentence vectors vary most (their top principal components,
+    #: orthogonal to the common direction; see scripts/calibrate.py).
+    common_components: tuple[tuple[float, ...], ...] | None = None
     #: where these numbers come from (data, method, cross-validated figures).
     provenance: dict[str, Any] = field(default_factory=dict)
 
@@ -128,6 +133,8 @@ class ScoringParams:
             sentence=raw.get("sentence"),
             story_threshold=raw.get("story_threshold"),
             common_direction=tuple(raw["common_direction"]) if raw.get("common_direction") else None,
+            common_components=tuple(tuple(c) for c in raw["common_components"]) if raw.get("common_components")
+            else None,
             provenance=raw.get("provenance", {}),
         )
 
@@ -157,6 +164,9 @@ class Settings:
     #: a unit vector removed from every document vector before documents are compared (the profile's fitted common
     #: direction, recorded in the manifest so an index keeps the one it was built with), or None.
     common_direction: tuple[float, ...] | None = None
+    #: removed from document vectors with common_direction: the encoder's directions of most variance (the profile's
+    #: fitted ones, kept in the manifest likewise; none in an index made before there were any), or None.
+    common_components: tuple[tuple[float, ...], ...] | None = None
     #: documents sharing at least this many rare specific terms are candidates, whatever their wording and document
     #: vectors (0: none; the profile's, see PROFILES). Rare: a name, place or date of at least RARE_TERM_MIN_WEIGHT
     #: by evidence.term_weight (rare in general English) held by at most rare_term_texts distinct texts of the
@@ -193,24 +203,35 @@ class Settings:
             norm = sum(x * x for x in self.common_direction) ** 0.5
             if abs(norm - 1.0) > 1e-3:
                 raise ValueError(f"common_direction must be a unit vector (its norm is {norm:.4f})")
+        if self.common_components is not None:
+            components = tuple(tuple(float(x) for x in c) for c in self.common_components)
+            object.__setattr__(self, "common_components", components or None)
+            if components and self.common_direction is None:
+                raise ValueError("common_components are removed with a common_direction: give one too")
+            if any(len(c) != len(self.common_direction) for c in components):
+                raise ValueError(f"each of common_components must have the {len(self.common_direction)} dimensions "
+                                 "of common_direction")
 
-    def direction(self) -> np.ndarray | None:
-        """common_direction as an array (float32), or None."""
+    def directions(self) -> np.ndarray | None:
+        """What document vectors lose (vectors.document_vector): orthonormal rows, common_direction first and then
+        the space of common_components; None where nothing is removed."""
         if self.common_direction is None:
             return None
-        return np.asarray(self.common_direction, dtype=np.float32)
+        rows = np.array((self.common_direction,) + (self.common_components or ()), dtype=np.float64)
+        return orthonormal_rows(rows).astype(np.float32)
 
     @classmethod
     def for_profile(cls, name: str = DEFAULT_PROFILE, *, model: str | None = None) -> "Settings":
         """The settings of a new index with profile `name` (and another model than the profile's, if given)."""
         chosen = profile(name)
-        direction = None
+        direction = components = None
         if chosen.remove_common_direction and (model is None or model == chosen.model):  # fitted for its model
-            direction = ScoringParams.shipped(name).common_direction
+            shipped = ScoringParams.shipped(name)
+            direction, components = shipped.common_direction, shipped.common_components
         return cls(model=model or chosen.model, profile=name, splitter=chosen.splitter,
                    neighbor_min_cosine=chosen.neighbor_min_cosine,
                    full_neighbor_min_cosine=chosen.full_neighbor_min_cosine, common_direction=direction,
-                   rare_terms=chosen.rare_terms)
+                   common_components=components, rare_terms=chosen.rare_terms)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

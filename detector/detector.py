@@ -68,10 +68,11 @@ class Detector(StorySteps, DedupSteps):
         self.settings = settings
         self.params = params
         self.scorer = Scorer(params)
-        self._direction = settings.direction()
-        if self._direction is not None and len(self._direction) != store.manifest["dimension"]:
+        self._directions = settings.directions()
+        dimension = self._directions.shape[1] if self._directions is not None else store.manifest["dimension"]
+        if dimension != store.manifest["dimension"]:
             raise IncompatibleIndexError(
-                f"the settings' common direction has {len(self._direction)} dimensions but the index's vectors have "
+                f"the settings' common direction has {dimension} dimensions but the index's vectors have "
                 f"{store.manifest['dimension']}: it was fitted for another model; leave it out (common_direction=None)")
         self._snapshot: Snapshot | None = None
         #: views of documents by key (a key is never reused, so a view never goes stale); the most recent kept.
@@ -307,10 +308,10 @@ class Detector(StorySteps, DedupSteps):
             original = by_hash.get(digest, indexed.get(digest))
             sig = signature_from_bytes(prepared[i].signature)
             if i in vectors:
-                view = TextView(sentences[i], as_stored(vectors[i]), sig, self._direction, _terms=prepared[i].terms,
+                view = TextView(sentences[i], as_stored(vectors[i]), sig, self._directions, _terms=prepared[i].terms,
                                 _ngrams=prepared[i].ngrams, _quotes=prepared[i].quotes)
             else:  # exact duplicate of an indexed document: reuse its sentences and vectors, no model run
-                view = TextView(self._view(original).sentences, self._view(original).vectors, sig, self._direction)
+                view = TextView(self._view(original).sentences, self._view(original).vectors, sig, self._directions)
             texts, vecs = view.sentences, view.vectors
             key = self.store.add_document(doc_id=doc.id, content_hash=digest, text=doc.text, metadata=doc.metadata,
                                           published=doc.published, signature=prepared[i].signature,
@@ -460,7 +461,7 @@ class Detector(StorySteps, DedupSteps):
         if view is None:
             sentences, vectors, sig, terms = self.store.view_row(key)
             view = TextView(sentences, matrix_from_bytes(vectors, self.store.manifest["dimension"]),
-                            signature_from_bytes(sig), self._direction, _terms=Terms(**terms))
+                            signature_from_bytes(sig), self._directions, _terms=Terms(**terms))
             self._views[key] = view
         return view
 
@@ -561,6 +562,10 @@ class Detector(StorySteps, DedupSteps):
         if self.settings.common_direction:  # 256 numbers say nothing to a reader; the manifest keeps them
             settings["common_direction"] = (f"removed from document vectors: a {len(self.settings.common_direction)}"
                                             "-dimensional unit vector (in manifest.json)")
+        if self.settings.common_components:
+            count = len(self.settings.common_components)
+            settings["common_components"] = (f"removed from document vectors too: {count} directions of most "
+                                             "variance (in manifest.json)")
         return {
             "path": str(self.store.path),
             "format_version": self.store.manifest["format_version"],

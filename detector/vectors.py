@@ -19,18 +19,28 @@ def normalise_rows(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
-def document_vector(sentence_vectors: np.ndarray, common_direction: np.ndarray | None = None) -> np.ndarray:
+def document_vector(sentence_vectors: np.ndarray, common_directions: np.ndarray | None = None) -> np.ndarray:
     """A document's vector: the normalised mean of its sentence vectors (every sentence counts, none truncated).
 
-    With `common_direction` (a unit vector), that direction is removed from the mean before normalising: a static
-    model's vectors all lean one way, so any two documents score a high cosine; without the shared lean their
-    cosines spread out, and the nearest documents mean something again ("all-but-the-top", Mu and Viswanath 2018)."""
+    With `common_directions` (a unit vector, or rows of orthonormal vectors), those directions are removed from the
+    mean before normalising: a static model's vectors all lean one way, so any two documents score a high cosine;
+    without the shared lean, and the few directions along which every text varies most (what any news report has,
+    not what this one says), their cosines spread out and the nearest documents mean something again
+    ("all-but-the-top", Mu and Viswanath 2018)."""
     if len(sentence_vectors) == 0:
         return np.zeros(sentence_vectors.shape[1], dtype=np.float32)
     mean = normalise_rows(sentence_vectors.mean(axis=0, keepdims=True))
-    if common_direction is not None:
-        mean = normalise_rows(mean - (mean @ common_direction)[:, None] * common_direction[None, :])
+    if common_directions is not None:
+        basis = np.atleast_2d(common_directions)
+        mean = normalise_rows(mean - (mean @ basis.T) @ basis)
     return mean[0]
+
+
+def orthonormal_rows(vectors: np.ndarray) -> np.ndarray:
+    """Orthonormal rows (float64) spanning the rows of `vectors`, each made orthogonal to the ones before it
+    (Gram-Schmidt, as a QR decomposition): the first keeps the first row's direction."""
+    q, r = np.linalg.qr(np.asarray(vectors, dtype=np.float64).T)
+    return (q * np.sign(np.diag(r))).T
 
 
 def as_stored(sentence_vectors: np.ndarray) -> np.ndarray:

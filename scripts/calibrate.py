@@ -33,12 +33,14 @@ accurate, params-fast.json for fast. The same method fits both.
    The NewsWCL50 figure is nested-cross-validated: each fold's stories are grouped at the threshold chosen on the
    other folds' stories.
 7. common_direction (profiles that remove it from document vectors: fast): the normalised mean of the MRPC train
-   sentence vectors. The neighbour floor of each profile (detector/config.py) keeps 95% of same-event pairs of
-   NewsWCL50 briefs (articles cut to their first 2, 3 or 5 sentences) and every same-event pair of the full
-   articles; a pair of two texts longer than a brief has its own floor, the lowest same-story pair of the full
-   texts (NewsWCL50, Clough-Stevenson derived) rounded down to 0.05, less 0.05: the figures they rest on (lowest and
-   5th percentile same-event and derived document cosines, full and brief) are printed and recorded, with the
-   suggested floors.
+   sentence vectors; common_components, removed with it: the top principal components of the same vectors
+   (centred), as many as the rule of thumb of "all-but-the-top" (Mu and Viswanath 2018) gives: the dimension over
+   100, rounded (3 for 256), made orthogonal to the direction. The neighbour floor of each profile
+   (detector/config.py) keeps 95% of same-event pairs of NewsWCL50 briefs (articles cut to their first 2, 3 or 5
+   sentences) and every same-event pair of the full articles; a pair of two texts longer than a brief has its own
+   floor, the lowest same-story pair of the full texts (NewsWCL50, Clough-Stevenson derived) rounded down to 0.05,
+   less 0.05: the figures they rest on (lowest and 5th percentile same-event and derived document cosines, full and
+   brief) are printed and recorded, with the suggested floors.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ from detector.evaluation import adjusted_rand_index  # noqa: E402
 from detector.encoders import load_encoder  # noqa: E402
 from detector.evidence import TermStats  # noqa: E402
 from detector.scoring import Z_LIMIT  # noqa: E402
-from detector.vectors import document_vector  # noqa: E402
+from detector.vectors import document_vector, orthonormal_rows  # noqa: E402
 
 #: The confirmation evidence. The whole-document cosine is left out on purpose: it measures topic, and finds
 #: candidates, but different events on one topic score as high as the same event told twice (seed 004 against
@@ -263,13 +265,19 @@ def fit_sentence_model(data: Path, encoder) -> tuple[float, dict, dict]:
     return align_threshold, sentence, report
 
 
-def common_direction(data: Path, encoder) -> np.ndarray:
+def common_direction(data: Path, encoder) -> tuple[np.ndarray, np.ndarray]:
     """The direction every vector of the encoder leans to: the normalised mean of the MRPC train sentence vectors
-    (news sentences of every kind), rounded as it is stored."""
+    (news sentences of every kind); and the directions along which those vectors vary most, whatever a text says:
+    their top principal components (centred), dimension / 100 of them (Mu and Viswanath's rule), each made
+    orthogonal to the direction and to the ones before. Rounded as they are stored."""
     rows = read_jsonl(data / "mrpc_train.jsonl")
-    mean = encoder.encode([r[k] for r in rows for k in ("a", "b")]).mean(axis=0)
-    direction = np.round(mean / np.linalg.norm(mean), 6)
-    return direction / np.linalg.norm(direction)
+    vectors = encoder.encode([r[k] for r in rows for k in ("a", "b")]).astype(np.float64)
+    mean = vectors.mean(axis=0)
+    count = max(1, round(vectors.shape[1] / 100))
+    _, _, components = np.linalg.svd(vectors - mean, full_matrices=False)
+    basis = orthonormal_rows(np.vstack([mean / np.linalg.norm(mean), components[:count]]))
+    direction = np.round(basis[0], 6)
+    return direction / np.linalg.norm(direction), np.round(basis[1:], 6)
 
 
 #: briefs: a NewsWCL50 article cut to its first this many sentences (a headline and a few lines, as wires and
@@ -523,15 +531,16 @@ def main() -> None:
 
     settings = Settings.for_profile(args.profile)
     encoder = load_encoder(settings.model)
-    direction = None
+    direction = components = None
     if PROFILES[args.profile].remove_common_direction:
-        direction = common_direction(args.data, encoder)
-        settings = replace(settings, common_direction=tuple(direction))
+        direction, components = common_direction(args.data, encoder)
+        settings = replace(settings, common_direction=tuple(direction),
+                           common_components=tuple(tuple(c) for c in components))
     align_threshold, sentence, sentence_report = fit_sentence_model(args.data, encoder)
     print(f"align_threshold = {align_threshold}", json.dumps(sentence_report, indent=2))
 
     pairs, rows, views, stats = pair_table(args.data, encoder, settings, align_threshold)
-    neighbour_report = neighbour_floor_figures(pairs, views, settings.neighbor_min_cosine, settings.direction(),
+    neighbour_report = neighbour_floor_figures(pairs, views, settings.neighbor_min_cosine, settings.directions(),
                                                settings.full_neighbor_min_cosine)
     print("document cosines against the neighbour floor:", json.dumps(neighbour_report, indent=2))
     X = np.array([[r[f] for f in FEATURES] for r in rows])
@@ -557,7 +566,9 @@ def main() -> None:
         "intercept": intercept,
         "same_story_threshold": 0.5,
         "story_threshold": story_threshold,
-        **({"common_direction": [round(float(x), 6) for x in direction]} if direction is not None else {}),
+        **({"common_direction": [round(float(x), 6) for x in direction],
+            "common_components": [[round(float(x), 6) for x in c] for c in components]}
+           if direction is not None else {}),
         "duplicate_containment": duplicate,
         "rewrite_coverage": rewrite,
         "time_window_days": TIME_WINDOW_DAYS,
@@ -577,7 +588,9 @@ def main() -> None:
             "cross_validated": cv,
             "story_threshold": story_report,
             "neighbour_floor": neighbour_report,
-            **({"common_direction": "normalised mean of the MRPC train sentence vectors (a and b)"}
+            **({"common_direction": "normalised mean of the MRPC train sentence vectors (a and b)",
+                "common_components": f"their top {len(components)} principal components (centred; dimension / 100, "
+                                     "Mu and Viswanath 2018), orthogonal to the direction"}
                if direction is not None else {}),
         },
     }

@@ -35,7 +35,7 @@ def document_vectors(data: Path, size: int) -> np.ndarray:
     sentences = [split_sentences(d["text"], settings.splitter) for d in corpus(data, size)]
     flat = encoder.encode([s for group in sentences for s in group])
     bounds = np.cumsum([0] + [len(group) for group in sentences])
-    return np.vstack([vectors.document_vector(flat[a:b], settings.direction())
+    return np.vstack([vectors.document_vector(flat[a:b], settings.directions())
                       for a, b in zip(bounds[:-1], bounds[1:])]).astype(np.float32)
 
 

@@ -122,12 +122,16 @@ def test_fast_profile_finds_the_seed_stories(fast_seed_detector, seeds_dir):
 
 
 def test_fast_profile_index_keeps_and_removes_its_common_direction(fast_seed_detector):
-    direction = np.array(fast_seed_detector.store.manifest["settings"]["common_direction"])  # the index keeps it
-    assert "256-dimensional unit vector" in fast_seed_detector.info()["settings"]["common_direction"]
-    assert direction.shape == (256,)
+    kept = fast_seed_detector.store.manifest["settings"]  # the index keeps them
+    direction, components = np.array(kept["common_direction"]), np.array(kept["common_components"])
+    info = fast_seed_detector.info()["settings"]
+    assert "256-dimensional unit vector" in info["common_direction"]
+    assert "3 directions of most variance" in info["common_components"]
+    assert direction.shape == (256,) and components.shape == (3, 256)
     for summary in fast_seed_detector.store.summaries():
         vector = fast_seed_detector._view(summary.key).vector
         assert abs(float(vector @ direction)) < 1e-5 and abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
+        assert np.abs(components @ vector).max() < 1e-4
 
 
 def test_fast_model_ranks_a_paraphrase_above_an_unrelated_sentence(fast_seed_detector):

@@ -43,8 +43,12 @@ def test_each_profile_ships_its_fitted_parameters(name):
     if PROFILES[name].remove_common_direction:
         direction = np.array(params.common_direction)
         assert direction.shape == (256,) and abs(np.linalg.norm(direction) - 1.0) < 1e-3
+        components = np.array(params.common_components)  # dimension / 100 of them, orthonormal with the direction
+        assert components.shape == (3, 256)
+        basis = np.vstack([direction, components])
+        assert np.allclose(basis @ basis.T, np.eye(4), atol=1e-4)
     else:
-        assert params.common_direction is None
+        assert params.common_direction is None and params.common_components is None
 
 
 def test_document_vectors_without_the_common_direction():
@@ -58,16 +62,39 @@ def test_document_vectors_without_the_common_direction():
     assert np.linalg.norm(va) == pytest.approx(1.0) and va @ lean == pytest.approx(0.0, abs=1e-6)
 
 
+def test_document_vectors_without_the_common_directions():
+    """Rows of directions: every one of them is removed, and only those (the rest of the mean stays as it was)."""
+    settings = Settings(common_direction=(1.0, 0.0, 0.0, 0.0), common_components=[(0.6, 0.8, 0.0, 0.0)])
+    basis = settings.directions()  # the component is made orthogonal to the direction: (0, 1, 0, 0)
+    assert np.allclose(basis, [[1, 0, 0, 0], [0, 1, 0, 0]], atol=1e-6)
+    a = np.array([[0.5, 0.5, 0.3, 0.4], [0.7, 0.1, 0.3, 0.4]], dtype=np.float32)
+    vector = document_vector(a, basis)
+    assert vector == pytest.approx([0.0, 0.0, 0.6, 0.8], abs=1e-6)
+    assert document_vector(a, basis[:1]) == pytest.approx(document_vector(a, basis[0]), abs=1e-7)  # one row: as one
+    assert Settings(common_direction=(0.6, 0.8)).directions() == pytest.approx(np.array([[0.6, 0.8]]), abs=1e-6)
+    assert Settings().directions() is None
+
+
 def test_common_direction_is_checked_kept_and_only_for_its_model(detector_factory, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="common_direction must be a unit vector"):
         Settings(common_direction=(1.0, 1.0))
-    settings = Settings(common_direction=[0.6, 0.8])
-    assert settings.common_direction == (0.6, 0.8)
+    with pytest.raises(ValueError, match="common_components are removed with a common_direction"):
+        Settings(common_components=[(0.0, 1.0)])
+    with pytest.raises(ValueError, match="each of common_components must have the 2 dimensions"):
+        Settings(common_direction=(0.6, 0.8), common_components=[(0.0, 1.0, 0.0)])
+    settings = Settings(common_direction=[0.6, 0.8], common_components=[[0.8, -0.6]])
+    assert settings.common_direction == (0.6, 0.8) and settings.common_components == ((0.8, -0.6),)
     assert Settings.from_dict(json.loads(json.dumps(settings.to_dict()))) == settings  # as the manifest keeps it
+    # an index made before there were components keeps removing its direction alone
+    before = {k: v for k, v in settings.to_dict().items() if k != "common_components"}
+    assert Settings.from_dict(before).common_components is None
+    assert Settings.from_dict(before).directions().shape == (1, 2)
     shipped = ScoringParams.shipped.__func__(ScoringParams, "fast")
     monkeypatch.setattr(ScoringParams, "shipped", classmethod(lambda cls, profile="accurate": shipped))
     assert Settings.for_profile("fast").common_direction == shipped.common_direction
-    assert Settings.for_profile("fast", model="my-model").common_direction is None  # fitted for the profile's model
+    assert Settings.for_profile("fast").common_components == shipped.common_components
+    fitted_for_another = Settings.for_profile("fast", model="my-model")  # fitted for the profile's model
+    assert fitted_for_another.common_direction is None and fitted_for_another.common_components is None
     # a direction of another dimension than the index's vectors is refused
     encoder = FakeEncoder()
     with pytest.raises(IncompatibleIndexError, match="common direction has 2 dimensions but the index's vectors "
