@@ -39,6 +39,18 @@ def _open(index_dir: Path, *, create: bool = False, model: str | None = None, pr
     return Detector.open(index_dir, model=model, profile=profile, create=create)
 
 
+def _text_argument(ctx, param, value):
+    """A click callback: refuse an argument that is not text (bytes that are not UTF-8, which the terminal passes
+    on as lone surrogates) with a usage error instead of a traceback further in."""
+    for item in value if isinstance(value, tuple) else (value,):
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise click.BadParameter(f"{item!r} is not valid UTF-8 text") from None
+    return value
+
+
 def _require_index(index_dir: Path) -> None:
     if not (index_dir / "manifest.json").exists():
         raise click.ClickException(f"no index at {index_dir}: build one first with `detector index --index "
@@ -196,7 +208,7 @@ def clusters(index_dir: Path, fmt: str) -> None:
 @cli.command()
 @index_option
 @click.argument("file", type=click.File("rb"), required=False)
-@click.option("--text", help="Query text, instead of FILE.")
+@click.option("--text", callback=_text_argument, help="Query text, instead of FILE.")
 @click.option("--top", type=click.IntRange(1), default=10, show_default=True, help="How many matches.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="table for people, json for programs.")
@@ -230,8 +242,8 @@ def query(index_dir: Path, file, text: str | None, top: int, fmt: str) -> None:
 
 @cli.command()
 @index_option
-@click.argument("id_a")
-@click.argument("id_b")
+@click.argument("id_a", callback=_text_argument)
+@click.argument("id_b", callback=_text_argument)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="text for people, json for programs.")
 @friendly_errors
@@ -281,14 +293,13 @@ def score_pairs(file, a_field: str, b_field: str, model: str | None, profile: st
     from .errors import InputError
     from .pairs import score_pairs as score
 
+    from .documents import json_line
+
     rows = []
     for number, raw in enumerate(file, start=1):
         if not raw.strip():
             continue
-        try:
-            row = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InputError(f"line {number}: not a JSON object ({exc})") from None
+        row = json_line(raw, f"line {number}", first=number == 1)
         if not isinstance(row, dict) or not isinstance(row.get(a_field), str) or not isinstance(row.get(b_field), str):
             raise InputError(f"line {number}: needs text fields {a_field!r} and {b_field!r}")
         if not row[a_field].strip() or not row[b_field].strip():
@@ -391,7 +402,7 @@ def dedup(index_dir: Path, input_file, policy: str, keep_only: bool, canonical: 
 
 @cli.command()
 @index_option
-@click.argument("ids", nargs=-1, required=True)
+@click.argument("ids", nargs=-1, required=True, callback=_text_argument)
 @lock_timeout_option
 @friendly_errors
 def remove(index_dir: Path, ids: tuple[str, ...], lock_timeout: float) -> None:

@@ -7,6 +7,7 @@ written by scripts/calibrate.py (see the README for where each number comes from
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -53,7 +54,7 @@ class Profile:
 # sentences: a short report's document vector, the mean of a few sentences, wanders further than a long one's) and
 # every same-event pair of the full articles, rounded down to 0.05. A pair of two texts longer than a brief has a
 # floor of its own (full_neighbor_min_cosine): the lowest same-story pair of the full development texts (NewsWCL50
-# events, Clough-Stevenson's derived answers) rounded down to 0.05, less 0.05, never below the brief floor. The
+# events, Clough-Stevenson's derived answers), less 0.02, rounded down to 0.05, never below the brief floor. The
 # neighbour count bounds the cost; the floors decide how many of a document's nearest are compared at all
 # (scripts/calibrate.py prints and records the figures and the floors this rule suggests).
 PROFILES = {
@@ -69,9 +70,25 @@ PROFILES = {
     # README's "Candidates"); the accurate profile's own candidates hold nearly all of them already
     "fast": Profile("fast", FAST_MODEL, "blingfire", "params-fast.json", 0.35,
                     "static embeddings distilled from MiniLM (model2vec), blingfire sentences",
-                    remove_common_direction=True, full_neighbor_min_cosine=0.35, rare_terms=2),
+                    remove_common_direction=True, full_neighbor_min_cosine=0.4, rare_terms=2),
 }
 DEFAULT_PROFILE = "accurate"
+
+
+@functools.lru_cache(maxsize=16)
+def _directions(direction: tuple[float, ...] | None, components: tuple[tuple[float, ...], ...] | None
+                ) -> np.ndarray | None:
+    """Settings.directions, worked out once for each pair of them (a query asks at every call). The direction alone
+    is used as stored (an index made before components keeps its vectors bit for bit); with components, the rows
+    are made exactly orthonormal (they are stored rounded)."""
+    if direction is None:
+        return None
+    if not components:
+        result = np.array([direction], dtype=np.float32)
+    else:
+        result = orthonormal_rows(np.array((direction,) + components, dtype=np.float64)).astype(np.float32)
+    result.flags.writeable = False  # shared by every caller
+    return result
 
 
 def profile(name: str) -> Profile:
@@ -201,24 +218,34 @@ class Settings:
         if self.common_direction is not None:
             object.__setattr__(self, "common_direction", tuple(float(x) for x in self.common_direction))
             norm = sum(x * x for x in self.common_direction) ** 0.5
-            if abs(norm - 1.0) > 1e-3:
+            if not abs(norm - 1.0) <= 1e-3:  # NaN too
                 raise ValueError(f"common_direction must be a unit vector (its norm is {norm:.4f})")
         if self.common_components is not None:
+            if not all(isinstance(c, (list, tuple)) for c in self.common_components):
+                raise ValueError("common_components must be a list of vectors (a list of lists of numbers)")
             components = tuple(tuple(float(x) for x in c) for c in self.common_components)
             object.__setattr__(self, "common_components", components or None)
-            if components and self.common_direction is None:
-                raise ValueError("common_components are removed with a common_direction: give one too")
-            if any(len(c) != len(self.common_direction) for c in components):
-                raise ValueError(f"each of common_components must have the {len(self.common_direction)} dimensions "
-                                 "of common_direction")
+            if components:
+                self._check_components(components)
+
+    def _check_components(self, components: tuple[tuple[float, ...], ...]) -> None:
+        if self.common_direction is None:
+            raise ValueError("common_components are removed with a common_direction: give one too")
+        dimension = len(self.common_direction)
+        if any(len(c) != dimension for c in components):
+            raise ValueError(f"each of common_components must have the {dimension} dimensions of common_direction")
+        if len(components) >= dimension - 1:
+            raise ValueError(f"{len(components)} common_components with the direction would leave a "
+                             f"{dimension}-dimensional document vector almost nothing: give fewer")
+        rows = np.array((self.common_direction,) + components, dtype=np.float64)
+        if not np.allclose(rows @ rows.T, np.eye(len(rows)), atol=1e-3):  # NaN fails too
+            raise ValueError("common_direction and common_components must be orthonormal (unit vectors, each "
+                             "orthogonal to the others), as scripts/calibrate.py writes them")
 
     def directions(self) -> np.ndarray | None:
         """What document vectors lose (vectors.document_vector): orthonormal rows, common_direction first and then
         the space of common_components; None where nothing is removed."""
-        if self.common_direction is None:
-            return None
-        rows = np.array((self.common_direction,) + (self.common_components or ()), dtype=np.float64)
-        return orthonormal_rows(rows).astype(np.float32)
+        return _directions(self.common_direction, self.common_components)
 
     @classmethod
     def for_profile(cls, name: str = DEFAULT_PROFILE, *, model: str | None = None) -> "Settings":

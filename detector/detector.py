@@ -73,7 +73,8 @@ class Detector(StorySteps, DedupSteps):
         if dimension != store.manifest["dimension"]:
             raise IncompatibleIndexError(
                 f"the settings' common direction has {dimension} dimensions but the index's vectors have "
-                f"{store.manifest['dimension']}: it was fitted for another model; leave it out (common_direction=None)")
+                f"{store.manifest['dimension']}: it was fitted for another model; leave it out (common_direction=None, "
+                "common_components=None)")
         self._snapshot: Snapshot | None = None
         #: views of documents by key (a key is never reused, so a view never goes stale); the most recent kept.
         self._views: BoundedCache[int, TextView] = BoundedCache(VIEW_CACHE_SIZE)
@@ -562,7 +563,9 @@ class Detector(StorySteps, DedupSteps):
         if self.settings.common_direction:  # 256 numbers say nothing to a reader; the manifest keeps them
             settings["common_direction"] = (f"removed from document vectors: a {len(self.settings.common_direction)}"
                                             "-dimensional unit vector (in manifest.json)")
-        if self.settings.common_components:
+        if not self.settings.common_components:
+            settings.pop("common_components")
+        else:
             count = len(self.settings.common_components)
             settings["common_components"] = (f"removed from document vectors too: {count} directions of most "
                                              "variance (in manifest.json)")

@@ -23,6 +23,8 @@ _QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "‛": "'", "“": 
                          "–": "-", "—": "-", "‐": "-", "‑": "-"})
 _SPACE = re.compile(r"\s+")
 _HAS_WORD = re.compile(r"[^\W_]")
+#: a JSON escape of a UTF-16 surrogate (\uD800-\uDFFF): only a pair of them makes a character.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def normalise(text: str) -> str:
@@ -55,6 +57,8 @@ class Document:
             raise InputError(f"document {self.id!r} has no text: empty or whitespace-only documents are not indexed")
         if not _HAS_WORD.search(self.text):
             raise InputError(f"document {self.id!r} has no words (only punctuation or symbols): it is not indexed")
+        for name, value in (("id", self.id), ("text", self.text)):
+            _require_text(value, f"document {self.id!r}: its {name}")
         if self.published is not None:
             parse_published(self.published, self.id)
 
@@ -68,6 +72,43 @@ class Document:
         """Every field but id and text, as it came in."""
         known = {k: getattr(self, k) for k in KNOWN_FIELDS if getattr(self, k) is not None}
         return {**self.extra, **known}
+
+
+def _require_text(value: str, what: str) -> None:
+    """Refuse a string holding a lone surrogate (from a \\uD800-style escape or undecodable bytes passed on by the
+    terminal): it is not a character, and nothing can store or print it."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(f"{what} holds a lone surrogate at character {exc.start} ({value[exc.start]!r}), which is "
+                         "not a character: fix or remove it") from None
+
+
+def json_line(raw: bytes | str, where: str, *, first: bool = False) -> Any:
+    """One line of JSON lines, parsed. An InputError (prefixed with `where`, e.g. file:line) for bytes that are not
+    UTF-8 (`first`: the file's first line, which may open with a byte-order mark), malformed JSON, JSON nested too
+    deep or with a number too long to read, and a lone surrogate escape anywhere in it."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8-sig" if first else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{where}: not UTF-8 (byte {exc.start}): re-encode the file as UTF-8") from None
+    try:
+        value = json.loads(raw.rstrip("\r\n"))  # without the line end, which would move the column to 1
+    except json.JSONDecodeError as exc:
+        # some of json's messages end in "at" ("Invalid control character at"): do not print "at at"
+        raise InputError(f"{where}: malformed JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})") from None
+    except RecursionError:
+        raise InputError(f"{where}: malformed JSON (nested too deeply to read)") from None
+    except ValueError as exc:  # an integer of more digits than Python converts
+        raise InputError(f"{where}: malformed JSON ({exc})") from None
+    if _SURROGATE_ESCAPE.search(raw):  # rare: only then is the whole value checked
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InputError(f"{where}: a \\u escape in it is half of a surrogate pair (\\uD800-\\uDFFF alone), "
+                             "which is not a character: fix or remove it") from None
+    return value
 
 
 def parse_published(value: str, doc_id: str = "?") -> datetime:
@@ -127,19 +168,9 @@ def read_records(stream: IO[bytes] | IO[str], *, name: str = "<stdin>", id_field
         where = f"{name}:{number}"
         record: Any = None
         try:
-            if isinstance(raw, bytes):
-                try:
-                    raw = raw.decode("utf-8-sig" if number == 1 else "utf-8")  # a BOM may open the file
-                except UnicodeDecodeError as exc:
-                    raise InputError(f"{where}: not UTF-8 (byte {exc.start}): re-encode the file as UTF-8") from None
             if not raw.strip():
                 continue
-            try:
-                record = json.loads(raw.rstrip("\r\n"))  # without the line end, which would move the column to 1
-            except json.JSONDecodeError as exc:
-                # some of json's messages end in "at" ("Invalid control character at"): do not print "at at"
-                raise InputError(
-                    f"{where}: malformed JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})") from None
+            record = json_line(raw, where, first=number == 1)
             document = document_from_record(record, id_field=id_field, text_field=text_field, where=where)
             check_size(document, max_bytes, where)
             yield Record(where, record, document)
@@ -154,12 +185,16 @@ def check_size(document: Document, max_bytes: int | None, where: str = "") -> No
     size = len(document.text.encode("utf-8"))
     if size > max_bytes:
         prefix = f"{where}: " if where else ""
-        raise InputError(f"{prefix}document {document.id!r} is {_size(size)}, over the limit of {_size(max_bytes)}; "
+        raise InputError(f"{prefix}document {document.id!r} is {_size(size, max_bytes)}, over the limit of "
+                         f"{_size(max_bytes, size)}; "
                          "raise --max-bytes to index it (it will be slow)")
 
 
-def _size(n: int) -> str:
-    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n:,} bytes"
+def _size(n: int, other: int | None = None) -> str:
+    """n bytes for a reader: in MB from 100,000 bytes, in bytes where MB would read as `other` does."""
+    if n < 100_000 or (other is not None and f"{n / 1e6:.1f}" == f"{other / 1e6:.1f}"):
+        return f"{n:,} bytes"
+    return f"{n / 1e6:.1f} MB"
 
 
 def read_text_file(path: Path, *, max_bytes: int | None = None) -> Document:
@@ -198,6 +233,9 @@ def read_paths(paths: Iterable[str | Path], *, id_field: str = "id", text_field:
         path = Path(raw)
         if str(raw) != "-" and path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in (".txt", ".jsonl"))
+            if not files:
+                failed(InputError(f"{path}: a folder without .txt or .jsonl files in it (nor in its folders)"))
+                continue
             yield from read_paths(files, id_field=id_field, text_field=text_field, max_bytes=max_bytes,
                                   on_error=on_error, _files=files_by_id)
         elif str(raw) == "-" or path.suffix.lower() == ".jsonl":

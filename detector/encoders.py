@@ -88,6 +88,9 @@ class SentenceTransformerEncoder:
             transformers_logging.disable_progress_bar()  # our own progress goes to stderr; theirs is noise
 
             location = str(bundled_model_path()) if bundled else self.name
+            verbosity = transformers_logging.get_verbosity()
+            if bundled:  # its load report lists one unused buffer (position_ids) on every run: noise on stderr
+                transformers_logging.set_verbosity_error()  # another model's report may matter, so it stays
             try:
                 self._model = SentenceTransformer(location, device="cpu")
             except Exception as exc:  # the library raises many types (OSError, HF errors, ValueError)
@@ -95,6 +98,8 @@ class SentenceTransformerEncoder:
                     f"could not load sentence-transformers model {self.name!r} from {location!r}: {exc}. "
                     "Give a local model folder or a name already in the Hugging Face cache (no downloads here)."
                 ) from exc
+            finally:
+                transformers_logging.set_verbosity(verbosity)
         return self._model
 
     @property
@@ -187,7 +192,11 @@ def fast_model_path() -> Path:
     folder = cache_folder() / FAST_MODEL
     if (folder / "model.safetensors").exists():
         return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DetectorError(f"cannot make the cache folder {folder.parent} for the fast profile's model ({exc}): "
+                            "set DETECTOR_CACHE to a folder this user can write") from None
     from filelock import FileLock
 
     with FileLock(str(folder.parent / f".{FAST_MODEL}.lock")):  # one process distils, the others wait for it

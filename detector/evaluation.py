@@ -132,13 +132,12 @@ def pair_evaluation(labels: list[int], scores: list[float], same: list[bool], le
 def evaluate_file(path: str, *, encoder=None, model: str | None = None, profile: str = "accurate", progress=None):
     """Evaluate the detector on a labelled JSON-lines file: documents with a `story` label are indexed into a
     temporary index and clustered; pairs (`a`, `b`, `label`) are scored. Returns a Clustering- or PairEvaluation."""
-    import json
     import tempfile
     import time
     from pathlib import Path
 
     from .detector import Detector
-    from .documents import document_from_record
+    from .documents import document_from_record, json_line
     from . import encoders
     from .config import ScoringParams, Settings
     from .errors import InputError
@@ -150,12 +149,7 @@ def evaluate_file(path: str, *, encoder=None, model: str | None = None, profile:
         raise InputError(f"{path}: no data")
     rows = []
     for number, line in lines:
-        try:
-            row = json.loads(line.decode("utf-8-sig" if number == 1 else "utf-8"))
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{path}:{number}: not UTF-8 (byte {exc.start}): re-encode the file as UTF-8") from None
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{number}: malformed JSON ({exc.msg})") from None
+        row = json_line(line, f"{path}:{number}", first=number == 1)
         if not isinstance(row, dict):
             raise InputError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
         rows.append((number, row))
@@ -166,6 +160,12 @@ def evaluate_file(path: str, *, encoder=None, model: str | None = None, profile:
         missing = [number for number, row in rows if "story" not in row]
         if missing:
             raise InputError(f"{path}:{missing[0]}: no `story` label (every document of a story set needs one)")
+        first_line: dict[str, int] = {}
+        for (number, _), d in zip(rows, docs):
+            earlier = first_line.setdefault(d.id, number)
+            if earlier != number:  # indexing would replace the first with the second, and count only one
+                raise InputError(f"{path}:{number}: id {d.id!r} repeats line {earlier}'s: every document of a story "
+                                 "set needs its own id")
         truth = [str(d.extra.get("story")) for d in docs]
         with tempfile.TemporaryDirectory(prefix="detector-eval-") as folder:
             with Detector.open(Path(folder) / "index", model=model, encoder=encoder, profile=profile) as detector:

@@ -19,6 +19,8 @@ import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Callable, Sequence, TypeVar
 
+from .errors import DetectorError
+
 log = logging.getLogger("detector")
 
 T = TypeVar("T")
@@ -42,7 +44,7 @@ def processes() -> int:
         try:
             return max(1, int(wanted))
         except ValueError:
-            raise ValueError(f"DETECTOR_PROCESSES={wanted!r} must be a whole number") from None
+            raise DetectorError(f"DETECTOR_PROCESSES={wanted!r} must be a whole number (or unset it)") from None
     available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(4, available))
 

@@ -42,7 +42,11 @@ from .vectors import VectorIndex, vector_from_bytes
 
 log = logging.getLogger("detector")
 
-FORMAT_VERSION = 3
+#: the format new indexes are written in. 4: document vectors may lose common components besides the common
+#: direction (Settings.common_components); a version 3 index has none and reads the same. Code that reads only 3
+#: refuses a 4, instead of comparing its vectors without the components it was built with.
+FORMAT_VERSION = 4
+READ_VERSIONS = (3, 4)
 MANIFEST = "manifest.json"
 DATABASE = "meta.sqlite"
 LOCK = "write.lock"
@@ -181,11 +185,11 @@ class Store:
         except (ValueError, KeyError, TypeError) as exc:
             raise IndexFolderError(
                 f"{manifest_path} is corrupt ({exc!s}): rebuild the index into a new folder") from None
-        if version != FORMAT_VERSION:
+        if version not in READ_VERSIONS:
             raise IncompatibleIndexError(
-                f"{path} was written in index format version {version}; this detector reads version "
-                f"{FORMAT_VERSION}. Rebuild it: `detector index --index NEW_DIR PATH...` from the original documents."
-            )
+                f"{path} was written in index format version {version}; this detector reads versions "
+                f"{' and '.join(map(str, READ_VERSIONS))}. Rebuild it: `detector index --index NEW_DIR PATH...` "
+                "from the original documents.")
         if not (path / DATABASE).exists():
             raise IndexFolderError(f"{path / DATABASE} is missing: the index is incomplete, rebuild it")
         try:
@@ -239,8 +243,11 @@ class Store:
         checksums = json.loads(self._state("checksums", "{}"))
         try:
             blobs = {file: (folder / file).read_bytes() for file in FILES}
-        except OSError as exc:  # a writer may have replaced it since our read transaction began
-            log.info("checkpoint %s not read (%s); rebuilding the search indexes from the database", folder, exc)
+        except OSError as exc:
+            # a writer may have replaced the whole checkpoint since our read transaction began: that is routine; a
+            # file gone from a checkpoint still there is damage
+            report = log.warning if folder.is_dir() else log.info
+            report("checkpoint %s not read (%s); rebuilding the search indexes from the database", folder, exc)
             return None
         for file, data in blobs.items():
             if hashlib.sha256(data).hexdigest() != checksums.get(file):

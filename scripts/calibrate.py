@@ -38,9 +38,9 @@ accurate, params-fast.json for fast. The same method fits both.
    100, rounded (3 for 256), made orthogonal to the direction. The neighbour floor of each profile
    (detector/config.py) keeps 95% of same-event pairs of NewsWCL50 briefs (articles cut to their first 2, 3 or 5
    sentences) and every same-event pair of the full articles; a pair of two texts longer than a brief has its own
-   floor, the lowest same-story pair of the full texts (NewsWCL50, Clough-Stevenson derived) rounded down to 0.05,
-   less 0.05: the figures they rest on (lowest and 5th percentile same-event and derived document cosines, full and
-   brief) are printed and recorded, with the suggested floors.
+   floor: the highest multiple of 0.05 at least 0.02 below the lowest same-story pair of the full texts (NewsWCL50,
+   Clough-Stevenson derived): the figures they rest on (lowest and 5th percentile same-event and derived document
+   cosines, full and brief) are printed and recorded, with the suggested floors.
 """
 
 from __future__ import annotations
@@ -284,6 +284,10 @@ def common_direction(data: Path, encoder) -> tuple[np.ndarray, np.ndarray]:
 #: aggregators carry short items), to see how far apart short reports of one event can be. The longest is the
 #: index's brief (config.BRIEF_SENTENCES): a pair of longer texts meets the full-text floor instead.
 BRIEF_LENGTHS = (2, 3, BRIEF_SENTENCES)
+#: how far at least the full-text floor lies below the lowest same-story pair of full texts (it was a fixed 0.05
+#: below that pair rounded down to 0.05, which gives the same floors for the accurate profile and the fast one's
+#: direction alone; see the README's "Two floors").
+FULL_FLOOR_MARGIN = 0.02
 
 
 def neighbour_floor_figures(pairs, views: dict, floor: float, direction: np.ndarray | None,
@@ -295,8 +299,8 @@ def neighbour_floor_figures(pairs, views: dict, floor: float, direction: np.ndar
     same-event pair of the full articles if lower, rounded down to 0.05: the floor keeps 95% of the same-event
     briefs and every same-event article (the neighbour count, not the floor, bounds the cost).
     `suggested_full` (the floor for two texts longer than a brief, config.BRIEF_SENTENCES): the lowest same-story
-    pair of the full texts (NewsWCL50's same-event articles, Clough-Stevenson's derived answers) rounded down to
-    0.05, less 0.05 (a margin: that lowest pair is the minimum of a few hundred), and never below `suggested`."""
+    pair of the full texts (NewsWCL50's same-event articles, Clough-Stevenson's derived answers), less a margin of
+    0.02 (that lowest pair is the minimum of a few hundred), rounded down to 0.05, and never below `suggested`."""
     report = {"floor": floor, "full_floor": full_floor}
     bounds = []  # the exact values the suggestion rests on
     full_bounds = []
@@ -324,7 +328,8 @@ def neighbour_floor_figures(pairs, views: dict, floor: float, direction: np.ndar
             if label:
                 bounds.append(float(np.percentile(cosines, 5)))
     report["suggested"] = round(float(np.floor(min(bounds) * 20) / 20), 2)
-    report["suggested_full"] = max(report["suggested"], round(float(np.floor(min(full_bounds) * 20) / 20) - 0.05, 2))
+    full = round(float(np.floor((min(full_bounds) - FULL_FLOOR_MARGIN) * 20) / 20), 2)
+    report["suggested_full"] = max(report["suggested"], full)
     return report
 
 

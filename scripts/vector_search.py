@@ -2,7 +2,7 @@
 
     python scripts/vector_search.py --data ../shared/data [--sizes 10000,50000,100000]
 
-The document vectors are the fast profile's (static model, common direction removed) of the benchmark corpus
+The document vectors are the fast profile's (static model, common directions removed) of the benchmark corpus
 (scripts/benchmark.py). For each size: the time to add every vector (one batch of 256 at a time, as indexing
 does), the query time for single vectors (p50 / p95, 200 queries of indexed documents), and the recall of the
 graph: the share of the exact 21 nearest neighbours (what indexing asks for) it also returns.
@@ -35,7 +35,8 @@ def document_vectors(data: Path, size: int) -> np.ndarray:
     sentences = [split_sentences(d["text"], settings.splitter) for d in corpus(data, size)]
     flat = encoder.encode([s for group in sentences for s in group])
     bounds = np.cumsum([0] + [len(group) for group in sentences])
-    return np.vstack([vectors.document_vector(flat[a:b], settings.directions())
+    directions = settings.directions()
+    return np.vstack([vectors.document_vector(flat[a:b], directions)
                       for a, b in zip(bounds[:-1], bounds[1:])]).astype(np.float32)
 
 

@@ -376,6 +376,15 @@ def test_txt_files_with_one_name_in_two_folders_are_an_error(runner, fake_model,
         f"{tmp_path / 'coll' / 'x' / 'story.txt'} in this run; rename one of the two files")
 
 
+@pytest.mark.parametrize("args", [["report", "wire", "a\udcff"], ["remove", "a\udcff"],
+                                  ["query", "--text", "caf\udce9"]])
+def test_arguments_that_are_not_text_are_refused(runner, index, args):
+    # bytes that are not UTF-8 on the command line reach Python as lone surrogates: a usage error, not a traceback
+    result = invoke(runner, args[0], "--index", index, *args[1:])
+    assert result.exit_code == 2, result.output
+    assert "is not valid UTF-8 text" in result.stderr
+
+
 def test_report_of_a_document_with_itself_is_refused(runner, index):
     result = invoke(runner, "report", "--index", index, "wire", "wire")
     assert result.exit_code == 2

@@ -11,7 +11,7 @@ import pytest
 from conftest import (BRIDGE, CHESS, FLOOD_OTHER_EVENT, FLOOD_OTHER_REWRITE, FLOOD_REWRITE, FLOOD_WIRE, TEST_PARAMS,
                       FakeEncoder, doc)
 
-from detector import UnknownDocumentError
+from detector import DetectorError, UnknownDocumentError
 from detector.compare import TextView
 from detector.sentences import split_sentences
 from detector.store import FORMAT_VERSION
@@ -500,7 +500,7 @@ def test_fork_map_keeps_order_and_refuses_a_bad_process_count(monkeypatch):
     monkeypatch.setenv("DETECTOR_PROCESSES", "3")
     assert fork_map(lambda x: x * x, list(range(10))) == [x * x for x in range(10)]
     monkeypatch.setenv("DETECTOR_PROCESSES", "two")
-    with pytest.raises(ValueError, match="DETECTOR_PROCESSES='two' must be a whole number"):
+    with pytest.raises(DetectorError, match="DETECTOR_PROCESSES='two' must be a whole number"):
         fork_map(abs, [1, 2])
 
 

@@ -161,14 +161,51 @@ def test_custom_id_and_text_fields():
     (b'{"id": "a", "text": "x", "published": "last Tuesday"}\n',
      "<stdin>:1: document 'a': published='last Tuesday' is not an ISO date "
      "(use e.g. 2024-12-11 or 2024-12-11T08:00:00Z)"),
+    (b'{"id": "a", "text": "Bad \\ud800 half"}\n',
+     "<stdin>:1: a \\u escape in it is half of a surrogate pair (\\uD800-\\uDFFF alone), which is not a character: "
+     "fix or remove it"),
+    (b'{"id": "a", "text": "x", "meta": {"note": "\\udc80"}}\n',
+     "<stdin>:1: a \\u escape in it is half of a surrogate pair (\\uD800-\\uDFFF alone), which is not a character: "
+     "fix or remove it"),
+    (b'{"id": "a", "text": "x", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b'}\n',
+     "<stdin>:1: malformed JSON (nested too deeply to read)"),
+    (b'{"id": "a", "text": "x", "n": ' + b"9" * 5_000 + b'}\n',
+     "<stdin>:1: malformed JSON (Exceeds the limit (4300 digits) for integer string conversion: value has 5000 "
+     "digits; use sys.set_int_max_str_digits() to increase the limit)"),
     (b'{"id": "a", "text": "x", "published": "2024-13-01"}\n',
      "<stdin>:1: document 'a': published='2024-13-01' is not an ISO date "
      "(use e.g. 2024-12-11 or 2024-12-11T08:00:00Z)"),
 ])
-def test_bad_jsonl_lines(data, message):
+def test_bad_jsonl_lines(data, message):  # each a clear message with its line, which --on-error skip can skip
     with pytest.raises(InputError) as caught:
         list(read_paths(["-"], stdin=io.BytesIO(data)))
     assert str(caught.value) == message
+
+
+def test_a_surrogate_pair_escape_is_a_character():
+    [document] = read_paths(["-"], stdin=io.BytesIO(b'{"id": "a", "text": "A pair \\ud83d\\ude00 is one"}\n'))
+    assert document.text == "A pair \U0001f600 is one"
+
+
+@pytest.mark.parametrize("field", ["id", "text"])
+def test_a_document_with_a_lone_surrogate_is_refused(field):
+    fields = {"id": "this", "text": "Paris is fine."}
+    fields[field] = fields[field].replace("is", "\udcff")  # as undecodable bytes reach Python through the terminal
+    with pytest.raises(InputError, match=f"its {field} holds a lone surrogate at character"):
+        Document(**fields)
+
+
+def test_a_folder_without_articles_is_an_error(tmp_path):
+    (tmp_path / "notes.md").write_text("not an article", encoding="utf-8")
+    with pytest.raises(InputError, match="a folder without .txt or .jsonl files in it"):
+        list(read_paths([tmp_path]))
+
+
+def test_the_size_limit_message_tells_sizes_apart(tmp_path):
+    path = tmp_path / "long.txt"
+    path.write_text("word " * 206_000, encoding="utf-8")  # 1,030,000 bytes: 1.0 MB, like the limit
+    with pytest.raises(InputError, match=r"is 1,030,000 bytes, over the limit of 1,000,000 bytes; raise --max-bytes"):
+        list(read_paths([path], max_bytes=1_000_000))
 
 
 def test_malformed_jsonl_file_names_file_and_line(tmp_path):

@@ -48,7 +48,8 @@ def test_score_pairs_command_adds_fields_and_keeps_the_rest(fake_model):
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ('{"a": "x", "b": "y"}\n{"a": "x",\n', "Error: line 2: not a JSON object"),
+    ('{"a": "x", "b": "y"}\n{"a": "x",\n', "Error: line 2: malformed JSON (Expecting property name"),
+    ('{"a": "x \\ud800 y", "b": "x y"}\n', "Error: line 1: a \\u escape in it is half of a surrogate pair"),
     ('{"a": "x"}\n', "Error: line 1: needs text fields 'a' and 'b'"),
     ('{"a": "x", "b": "  "}\n', "Error: line 1: 'a' and 'b' must not be empty"),
 ])
@@ -89,6 +90,16 @@ def test_pair_evaluation_gives_the_plain_cosines_roc_auc_beside_the_models():
     figures = pair_evaluation([1, 0, 0], [0.9, 0.2, 0.1], [True, False, False], ["sentence"] * 3, [None] * 3,
                               ["rewrite", "different", "different"], 1.0, cosines=[0.5, 0.7, 0.1])
     assert figures.roc_auc == 1.0 and figures.cosine_roc_auc == pytest.approx(0.5)
+
+
+def test_eval_refuses_a_repeated_id(fake_model, tmp_path: Path):
+    # indexing would replace the first text with the second and count one document as two
+    data = tmp_path / "stories.jsonl"
+    rows = [("a", FLOOD_WIRE, "spain"), ("b", CHESS, "chess"), ("a", FLOOD_OTHER_EVENT, "italy")]
+    data.write_text("".join(json.dumps({"id": i, "text": t, "story": s}) + "\n" for i, t, s in rows))
+    result = CliRunner().invoke(cli, ["eval", "--model", "fake-hash-encoder", str(data)])
+    assert result.exit_code == 1
+    assert f"{data}:3: id 'a' repeats line 1's: every document of a story set needs its own id" in result.stderr
 
 
 def test_eval_refuses_unlabelled_data(fake_model, tmp_path: Path):

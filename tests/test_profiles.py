@@ -64,15 +64,28 @@ def test_document_vectors_without_the_common_direction():
 
 def test_document_vectors_without_the_common_directions():
     """Rows of directions: every one of them is removed, and only those (the rest of the mean stays as it was)."""
-    settings = Settings(common_direction=(1.0, 0.0, 0.0, 0.0), common_components=[(0.6, 0.8, 0.0, 0.0)])
-    basis = settings.directions()  # the component is made orthogonal to the direction: (0, 1, 0, 0)
+    settings = Settings(common_direction=(1.0, 0.0, 0.0, 0.0), common_components=[(0.0002, 1.0, 0.0, 0.0)])
+    basis = settings.directions()  # rounded as stored, the component is made exactly orthogonal: (0, 1, 0, 0)
     assert np.allclose(basis, [[1, 0, 0, 0], [0, 1, 0, 0]], atol=1e-6)
     a = np.array([[0.5, 0.5, 0.3, 0.4], [0.7, 0.1, 0.3, 0.4]], dtype=np.float32)
     vector = document_vector(a, basis)
     assert vector == pytest.approx([0.0, 0.0, 0.6, 0.8], abs=1e-6)
-    assert document_vector(a, basis[:1]) == pytest.approx(document_vector(a, basis[0]), abs=1e-7)  # one row: as one
-    assert Settings(common_direction=(0.6, 0.8)).directions() == pytest.approx(np.array([[0.6, 0.8]]), abs=1e-6)
+    # the direction alone is used as given (an index made before components keeps its vectors bit for bit)
+    alone = Settings(common_direction=(0.6, 0.8000001)).directions()
+    assert alone.dtype == np.float32 and np.array_equal(alone, np.array([[0.6, 0.8000001]], dtype=np.float32))
     assert Settings().directions() is None
+
+
+@pytest.mark.parametrize("components, message", [
+    ([(0.6, 0.8, 0.0, 0.0)], "must be orthonormal"),  # not orthogonal to the direction
+    ([(0.0, 2.0, 0.0, 0.0)], "must be orthonormal"),  # not a unit vector
+    ([(0.0, float("nan"), 0.0, 0.0)], "must be orthonormal"),
+    ([(0.0, 1.0, 0.0, 0.0), (0.0, 0.0, 1.0, 0.0), (0.0, 0.0, 0.0, 1.0)], "give fewer"),
+    ((0.0, 1.0, 0.0, 0.0), "must be a list of vectors"),  # one flat vector
+])
+def test_common_components_that_cannot_be_used_are_refused(components, message):
+    with pytest.raises(ValueError, match=message):
+        Settings(common_direction=(1.0, 0.0, 0.0, 0.0), common_components=components)
 
 
 def test_common_direction_is_checked_kept_and_only_for_its_model(detector_factory, tmp_path, monkeypatch):
@@ -80,15 +93,17 @@ def test_common_direction_is_checked_kept_and_only_for_its_model(detector_factor
         Settings(common_direction=(1.0, 1.0))
     with pytest.raises(ValueError, match="common_components are removed with a common_direction"):
         Settings(common_components=[(0.0, 1.0)])
-    with pytest.raises(ValueError, match="each of common_components must have the 2 dimensions"):
-        Settings(common_direction=(0.6, 0.8), common_components=[(0.0, 1.0, 0.0)])
-    settings = Settings(common_direction=[0.6, 0.8], common_components=[[0.8, -0.6]])
-    assert settings.common_direction == (0.6, 0.8) and settings.common_components == ((0.8, -0.6),)
+    with pytest.raises(ValueError, match="each of common_components must have the 3 dimensions"):
+        Settings(common_direction=(0.6, 0.8, 0.0), common_components=[(0.0, 1.0)])
+    with pytest.raises(ValueError, match="common_direction must be a unit vector"):
+        Settings(common_direction=(float("nan"), 0.0))
+    settings = Settings(common_direction=[0.6, 0.8, 0.0], common_components=[[0.8, -0.6, 0.0]])
+    assert settings.common_direction == (0.6, 0.8, 0.0) and settings.common_components == ((0.8, -0.6, 0.0),)
     assert Settings.from_dict(json.loads(json.dumps(settings.to_dict()))) == settings  # as the manifest keeps it
     # an index made before there were components keeps removing its direction alone
     before = {k: v for k, v in settings.to_dict().items() if k != "common_components"}
     assert Settings.from_dict(before).common_components is None
-    assert Settings.from_dict(before).directions().shape == (1, 2)
+    assert Settings.from_dict(before).directions().shape == (1, 3)
     shipped = ScoringParams.shipped.__func__(ScoringParams, "fast")
     monkeypatch.setattr(ScoringParams, "shipped", classmethod(lambda cls, profile="accurate": shipped))
     assert Settings.for_profile("fast").common_direction == shipped.common_direction
@@ -101,6 +116,35 @@ def test_common_direction_is_checked_kept_and_only_for_its_model(detector_factor
                                                      "have 64"):
         Detector.open(tmp_path / "index", encoder=encoder,
                       settings=Settings(model=encoder.name, common_direction=(0.6, 0.8)), params=TEST_PARAMS)
+    with pytest.raises(IncompatibleIndexError, match=r"leave it out \(common_direction=None, common_components=None\)"):
+        Detector.open(tmp_path / "index2", encoder=encoder, params=TEST_PARAMS,
+                      settings=Settings(model=encoder.name, common_direction=(0.6, 0.8, 0.0),
+                                        common_components=[(0.8, -0.6, 0.0)]))
+
+
+def test_an_index_made_before_components_keeps_its_direction_alone(tmp_path):
+    """A format-3 index (a direction, no components) reopens, compares and adds documents as it was built: the
+    vectors worked out again from its sentence vectors are the stored ones, bit for bit."""
+    encoder = FakeEncoder()
+    direction = np.full(encoder.dimension, 1.0) / np.sqrt(encoder.dimension)
+    direction = tuple(float(x) for x in np.round(direction, 6))  # stored rounded, as calibrate.py writes it
+    settings = Settings(model=encoder.name, common_direction=direction)
+    with Detector.open(tmp_path / "index", encoder=encoder, settings=settings, params=TEST_PARAMS) as detector:
+        detector.index([doc("wire", FLOOD_WIRE), doc("chess", CHESS)])
+    manifest_path = tmp_path / "index" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["format_version"] = 3
+    del manifest["settings"]["common_components"]
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    with Detector.open(tmp_path / "index", encoder=encoder, params=TEST_PARAMS) as detector:
+        assert detector.settings.common_components is None and "common_components" not in detector.info()["settings"]
+        detector.index([doc("rewrite", FLOOD_REWRITE)])
+        stored = dict(detector.store._db.execute("SELECT key, vector FROM documents"))
+        assert len(stored) == 3
+        for key, data in stored.items():
+            view = detector._view(key)
+            assert np.array_equal(np.frombuffer(data, dtype=np.float32), view.vector)
+            assert np.array_equal(view.vector, document_vector(view.vectors, np.array([direction], np.float32)))
 
 
 def test_blingfire_splits_like_pysbd_on_news_prose():
