@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import logging
 import sys
@@ -174,6 +175,12 @@ def index(index_dir: Path, paths: tuple[str, ...], id_field: str, text_field: st
     errors = InputErrors(on_error)
     documents = errors.guard(read_paths(paths, id_field=id_field, text_field=text_field, max_bytes=max_bytes,
                                         on_error=errors.handle))
+    first = next(documents, None)
+    if first is None and not (index_dir / "manifest.json").exists():  # no index made of nothing, with its profile
+        click.echo(f"nothing to index: no index created at {index_dir}", err=True)
+        errors.finish()
+        return
+    documents = itertools.chain([first] if first is not None else [], documents)
     with _open(index_dir, create=True, model=model, profile=profile) as detector, \
             tqdm(desc="indexing", unit="doc", file=sys.stderr, disable=None) as bar:
         result = detector.index(documents, batch_size=batch_size, lock_timeout=lock_timeout, progress=bar.update,
@@ -412,7 +419,8 @@ def remove(index_dir: Path, ids: tuple[str, ...], lock_timeout: float) -> None:
         result = detector.remove(ids, lock_timeout=lock_timeout)
     click.echo(f"removed {len(result.removed)} document(s)", err=True)
     if result.missing:
-        raise click.ClickException(f"not in the index: {', '.join(result.missing)} (the others were removed)")
+        others = " (the others were removed)" if result.removed else ""
+        raise click.ClickException(f"not in the index: {', '.join(result.missing)}{others}")
 
 
 def main() -> None:

@@ -106,6 +106,23 @@ def test_index_skips_bad_lines_on_request(runner, index):
     assert sorted(json.loads(row)["id"] for row in rows) == sorted(IDS + ["a", "d"])
 
 
+def test_a_first_run_that_indexes_nothing_creates_no_index(runner, fake_model, tmp_path):
+    # else the failed run would fix the index's profile and model, and the corrected run be refused
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes("caf\xe9 news".encode("latin-1"))
+    target = tmp_path / "new-index"
+    result = invoke(runner, "index", "--index", target, *FAKE, bad)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == f"nothing to index: no index created at {target}"
+    assert "not UTF-8" in result.stderr and not target.exists()
+    skipped = invoke(runner, "index", "--index", target, *FAKE, "--on-error", "skip", bad)
+    assert skipped.exit_code == 0 and not target.exists()
+    good = invoke(runner, "index", "--index", target, *FAKE, "--profile", "fast", "-",
+                  input='{"id": "a", "text": "Floods hit the valley on Monday."}\n')
+    assert good.exit_code == 0, good.output
+    assert json.loads((target / "manifest.json").read_text(encoding="utf-8"))["settings"]["profile"] == "fast"
+
+
 def test_index_refuses_another_model(runner, index, articles):
     result = invoke(runner, "index", "--index", index, "--model", "all-MiniLM-L6-v2", articles)
     assert result.exit_code == 1

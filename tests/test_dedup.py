@@ -178,6 +178,8 @@ def test_remove_command(fake_model, tmp_index):
     ids = [json.loads(line)["id"] for line in
            runner.invoke(cli, ["clusters", "--index", str(tmp_index), "--format", "jsonl"]).stdout.splitlines()]
     assert "copy" not in ids and len(ids) == 5
+    none_removed = runner.invoke(cli, ["remove", "--index", str(tmp_index), "ghost"])
+    assert none_removed.stderr.splitlines() == ["removed 0 document(s)", "Error: not in the index: ghost"]
 
 
 def test_dedup_writes_every_line_once_when_an_id_repeats(run):
