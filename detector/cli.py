@@ -290,33 +290,43 @@ def info(index_dir: Path, fmt: str) -> None:
 @click.option("--model", default=None, help="Sentence-transformers model name or folder [default: the profile's].")
 @click.option("--profile", type=click.Choice(list(PROFILES)), default="accurate", show_default=True,
               help=PROFILE_HELP)
+@on_error_option
 @friendly_errors
-def score_pairs(file, a_field: str, b_field: str, model: str | None, profile: str) -> None:
+def score_pairs(file, a_field: str, b_field: str, model: str | None, profile: str, on_error: str) -> None:
     """Score pairs of texts from JSON lines (FILE or '-'): each line comes out with `score` (the probability that
     the two tell the same story), `relation` (duplicate, rewrite, same_story, different), `level` (sentence or
-    document) and `components` (the evidence). Nothing is indexed."""
+    document) and `components` (the evidence). Nothing is indexed. A bad line: as --on-error says (with stop, the
+    lines before it are scored and written out)."""
     from . import encoders
     from .config import ScoringParams, Settings
+    from .documents import json_line
     from .errors import InputError
     from .pairs import score_pairs as score
 
-    from .documents import json_line
-
-    rows = []
-    for number, raw in enumerate(file, start=1):
-        if not raw.strip():
-            continue
+    def pair_of(number: int, raw: bytes) -> dict:
         row = json_line(raw, f"line {number}", first=number == 1)
         if not isinstance(row, dict) or not isinstance(row.get(a_field), str) or not isinstance(row.get(b_field), str):
             raise InputError(f"line {number}: needs text fields {a_field!r} and {b_field!r}")
         if not row[a_field].strip() or not row[b_field].strip():
             raise InputError(f"line {number}: {a_field!r} and {b_field!r} must not be empty")
-        rows.append(row)
+        return row
+
+    def pairs():
+        for number, raw in enumerate(file, start=1):
+            if raw.strip():
+                try:
+                    yield pair_of(number, raw)
+                except InputError as exc:
+                    errors.handle(exc)
+
+    errors = InputErrors(on_error)
+    rows = list(errors.guard(pairs()))
     settings = Settings.for_profile(profile, model=model)
     results = score([(r[a_field], r[b_field]) for r in rows], encoder=encoders.load_encoder(settings.model),
                     settings=settings, params=ScoringParams.shipped(profile))
     for row, result in zip(rows, results):
         click.echo(json.dumps({**row, **result.to_dict()}, ensure_ascii=False))
+    errors.finish()
 
 
 @cli.command("eval")

@@ -59,6 +59,18 @@ def test_score_pairs_bad_input(fake_model, text, message):
     assert result.stderr.startswith(message)
 
 
+def test_score_pairs_keeps_the_lines_before_a_bad_one_or_skips_it(fake_model):
+    good = json.dumps({"a": SENTENCE, "b": SENTENCE})
+    text = f"{good}\n{{not json}}\n{good}\n"
+    stopped = CliRunner().invoke(cli, ["score-pairs", "--model", "fake-hash-encoder", "-"], input=text)
+    assert stopped.exit_code == 1 and len(stopped.stdout.splitlines()) == 1  # the line before it, scored
+    assert stopped.stderr.startswith("Error: line 2: malformed JSON")
+    skipped = CliRunner().invoke(cli, ["score-pairs", "--model", "fake-hash-encoder", "--on-error", "skip", "-"],
+                                 input=text)
+    assert skipped.exit_code == 0 and len(skipped.stdout.splitlines()) == 2
+    assert skipped.stderr.splitlines()[0].startswith("skipped: line 2: malformed JSON")
+
+
 def test_eval_of_story_clusters(fake_model, tmp_path: Path):
     data = tmp_path / "stories.jsonl"
     rows = [("wire", FLOOD_WIRE, "spain"), ("rewrite", FLOOD_REWRITE, "spain"), ("italy", FLOOD_OTHER_EVENT, "italy"),
