@@ -52,6 +52,19 @@ def _text_argument(ctx, param, value):
     return value
 
 
+def _nothing_or_all(documents, index_dir: Path):
+    """For a folder with no index yet: the documents, or None (after saying so) where there are none to index, so
+    that a run which indexes nothing (a bad first file, say) creates no index with its profile and model. For an
+    existing index: the documents as they are (nothing read before the index is opened)."""
+    if (index_dir / "manifest.json").exists():
+        return documents
+    first = next(documents, None)
+    if first is None:
+        click.echo(f"nothing to index: no index created at {index_dir}", err=True)
+        return None
+    return itertools.chain([first], documents)
+
+
 def _require_index(index_dir: Path) -> None:
     if not (index_dir / "manifest.json").exists():
         raise click.ClickException(f"no index at {index_dir}: build one first with `detector index --index "
@@ -175,12 +188,10 @@ def index(index_dir: Path, paths: tuple[str, ...], id_field: str, text_field: st
     errors = InputErrors(on_error)
     documents = errors.guard(read_paths(paths, id_field=id_field, text_field=text_field, max_bytes=max_bytes,
                                         on_error=errors.handle))
-    first = next(documents, None)
-    if first is None and not (index_dir / "manifest.json").exists():  # no index made of nothing, with its profile
-        click.echo(f"nothing to index: no index created at {index_dir}", err=True)
+    documents = _nothing_or_all(documents, index_dir)
+    if documents is None:
         errors.finish()
         return
-    documents = itertools.chain([first] if first is not None else [], documents)
     with _open(index_dir, create=True, model=model, profile=profile) as detector, \
             tqdm(desc="indexing", unit="doc", file=sys.stderr, disable=None) as bar:
         result = detector.index(documents, batch_size=batch_size, lock_timeout=lock_timeout, progress=bar.update,
@@ -407,8 +418,12 @@ def dedup(index_dir: Path, input_file, policy: str, keep_only: bool, canonical: 
         sys.stdout.flush()
 
     started = time.perf_counter()
+    stream = _nothing_or_all(errors.guard(documents()), index_dir)
+    if stream is None:
+        errors.finish()
+        return
     with _open(index_dir, create=True, model=model, profile=profile) as detector:
-        detector.add_many(errors.guard(documents()), policy=policy, canonical=canonical, batch_size=batch_size,
+        detector.add_many(stream, policy=policy, canonical=canonical, batch_size=batch_size,
                           lock_timeout=lock_timeout, decided=write)
     seconds = time.perf_counter() - started
     total = counts["new"] + counts["duplicate"]

@@ -84,15 +84,22 @@ def _require_text(value: str, what: str) -> None:
                          "not a character: fix or remove it") from None
 
 
+def decoded_line(raw: bytes | str, where: str, *, first: bool = False) -> str:
+    """A line as text: InputError (prefixed with `where`) for bytes that are not UTF-8. `first`: the file's first
+    line, which may open with a byte-order mark (dropped)."""
+    if isinstance(raw, str):
+        return raw
+    try:
+        return raw.decode("utf-8-sig" if first else "utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{where}: not UTF-8 (byte {exc.start}): re-encode the file as UTF-8") from None
+
+
 def json_line(raw: bytes | str, where: str, *, first: bool = False) -> Any:
     """One line of JSON lines, parsed. An InputError (prefixed with `where`, e.g. file:line) for bytes that are not
-    UTF-8 (`first`: the file's first line, which may open with a byte-order mark), malformed JSON, JSON nested too
-    deep or with a number too long to read, and a lone surrogate escape anywhere in it."""
-    if isinstance(raw, bytes):
-        try:
-            raw = raw.decode("utf-8-sig" if first else "utf-8")
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{where}: not UTF-8 (byte {exc.start}): re-encode the file as UTF-8") from None
+    UTF-8 (decoded_line), malformed JSON, JSON nested too deep or with a number too long to read, and a lone
+    surrogate escape anywhere in it."""
+    raw = decoded_line(raw, where, first=first)
     try:
         value = json.loads(raw.rstrip("\r\n"))  # without the line end, which would move the column to 1
     except json.JSONDecodeError as exc:
@@ -168,9 +175,10 @@ def read_records(stream: IO[bytes] | IO[str], *, name: str = "<stdin>", id_field
         where = f"{name}:{number}"
         record: Any = None
         try:
-            if not raw.strip():
+            text = decoded_line(raw, where, first=number == 1)  # first: a BOM alone is a blank line too
+            if not text.strip():
                 continue
-            record = json_line(raw, where, first=number == 1)
+            record = json_line(text, where)
             document = document_from_record(record, id_field=id_field, text_field=text_field, where=where)
             check_size(document, max_bytes, where)
             yield Record(where, record, document)

@@ -192,14 +192,16 @@ def fast_model_path() -> Path:
     folder = cache_folder() / FAST_MODEL
     if (folder / "model.safetensors").exists():
         return folder
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DetectorError(f"cannot make the cache folder {folder.parent} for the fast profile's model ({exc}): "
-                            "set DETECTOR_CACHE to a folder this user can write") from None
     from filelock import FileLock
 
-    with FileLock(str(folder.parent / f".{FAST_MODEL}.lock")):  # one process distils, the others wait for it
+    lock = FileLock(str(folder.parent / f".{FAST_MODEL}.lock"))
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+    except OSError as exc:
+        raise DetectorError(f"cannot write the fast profile's model into the cache folder {folder.parent} ({exc}): "
+                            "set DETECTOR_CACHE to a folder this user can write") from None
+    try:  # one process distils, the others wait for it
         if (folder / "model.safetensors").exists():
             return folder
         import logging
@@ -226,6 +228,8 @@ def fast_model_path() -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         model.save_pretrained(str(staging))
         os.replace(staging, folder)
+    finally:
+        lock.release()
     return folder
 
 

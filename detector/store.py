@@ -399,7 +399,16 @@ class Store:
 
     def _remove_stale_checkpoints(self, keep: str) -> None:
         for entry in self.path.iterdir():
-            if entry.name.startswith((".staging-", "ckpt-")) and entry.name != keep:
+            if entry.name.startswith((".staging-", ".stale-", "ckpt-")) and entry.name != keep:
+                if entry.name.startswith("ckpt-"):
+                    # renamed first, so that a reader sees the whole checkpoint go at once, never some of its files
+                    # missing (which _load_checkpoint takes for damage)
+                    stale = entry.with_name(f".stale-{entry.name}-{os.getpid()}")
+                    try:
+                        entry.rename(stale)
+                        entry = stale
+                    except OSError:
+                        pass
                 shutil.rmtree(entry, ignore_errors=True)
 
     # ---- documents -------------------------------------------------------------------------------------------

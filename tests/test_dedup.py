@@ -167,6 +167,13 @@ def test_dedup_of_a_known_id_with_another_text_replaces_it(run, tmp_index):
     assert (match["id"], match["relation"]) == ("a", "duplicate")  # "a" now holds the chess report
 
 
+def test_a_first_dedup_run_that_indexes_nothing_creates_no_index(fake_model, tmp_index):
+    result = CliRunner().invoke(cli, ["dedup", "--index", str(tmp_index), "--model", "fake-hash-encoder", "-"],
+                                input="{not json}\n")
+    assert result.exit_code == 1 and not tmp_index.exists()
+    assert result.stderr.splitlines()[0] == f"nothing to index: no index created at {tmp_index}"
+
+
 def test_remove_command(fake_model, tmp_index):
     runner = CliRunner()
     runner.invoke(cli, ["dedup", "--index", str(tmp_index), "--model", "fake-hash-encoder", "-"],

@@ -127,6 +127,13 @@ def test_jsonl_with_byte_order_mark():
     # files saved by some Windows tools start with a UTF-8 BOM
     stdin = io.BytesIO(b"\xef\xbb\xbf" + jsonl({"id": "a", "text": "With a BOM."}))
     assert [d.id for d in read_paths(["-"], stdin=stdin)] == ["a"]
+    # a BOM on a blank first line, a file that is only a BOM, a line of other whitespace: blank lines, skipped
+    blank_first = io.BytesIO(b"\xef\xbb\xbf\n" + jsonl({"id": "a", "text": "With a BOM."}))
+    assert [d.id for d in read_paths(["-"], stdin=blank_first)] == ["a"]
+    assert list(read_paths(["-"], stdin=io.BytesIO(b"\xef\xbb\xbf"))) == []
+    spaces = io.BytesIO(jsonl({"id": "a", "text": "One."}) + "\u00a0\u2028\n".encode()
+                        + jsonl({"id": "b", "text": "Two."}))
+    assert [d.id for d in read_paths(["-"], stdin=spaces)] == ["a", "b"]
 
 
 def test_custom_id_and_text_fields():

@@ -6,6 +6,7 @@ import pytest
 
 from detector import SentenceTransformerEncoder
 from detector.errors import DetectorError
+from detector.encoders import fast_model_path
 
 
 def test_precision_argument_wins_over_the_environment(monkeypatch):
@@ -66,3 +67,12 @@ def test_a_model_without_a_hugging_face_tokenizer_gives_no_token_vectors():
     vectors, tokens = encoder.encode_with_tokens(["one text", "another"])
     assert tokens is None and vectors.shape == (2, 4)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+
+
+def test_a_cache_folder_that_cannot_be_written_is_a_clear_error(tmp_path, monkeypatch):
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a folder", encoding="utf-8")
+    monkeypatch.setenv("DETECTOR_CACHE", str(in_the_way / "cache"))
+    with pytest.raises(DetectorError, match="cannot write the fast profile's model into the cache folder .* set "
+                                            "DETECTOR_CACHE to a folder this user can write"):
+        fast_model_path()
