@@ -24,13 +24,23 @@ def index_option(command):
                         help="Index folder.")(command)
 
 
+#: the exit status of a command stopped by Ctrl-C (128 + SIGINT, as shells report it).
+INTERRUPTED = 130
+
+
 def friendly_errors(command):
+    """Errors the detector raises on purpose become one-line messages (exit 1); Ctrl-C, once the command's work is
+    rolled back or committed as far as it got, exits 130 with a line saying so (click's own would say "Aborted!"
+    and exit 1, as for any error)."""
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
         except DetectorError as exc:
             raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted: every batch committed before it is kept", err=True)
+            sys.exit(INTERRUPTED)
     return wrapper
 
 

@@ -87,6 +87,21 @@ def test_kill_at_moments_during_index(tmp_path, detector_factory, delay):
     assert held <= {f"doc{i:04d}" for i in range(200)}
 
 
+def test_ctrl_c_during_index_exits_130_and_keeps_what_was_committed(tmp_path, detector_factory):
+    data = corpus(tmp_path / "stream.jsonl", 200)
+    index = tmp_path / "index"
+    worker = start("index", "--index", str(index), "--model", "fake-hash-encoder", "--batch-size", "3", str(data))
+    deadline = time.monotonic() + 60
+    while not (index / "meta.sqlite").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)
+    worker.send_signal(signal.SIGINT)
+    _, err = worker.communicate(timeout=60)
+    assert worker.returncode == 130, err
+    assert err.splitlines()[-1] == "interrupted: every batch committed before it is kept"
+    assert consistent(detector_factory, index) <= {f"doc{i:04d}" for i in range(200)}
+
+
 def test_second_writer_waits_then_fails_clearly(tmp_path, detector_factory):
     index = tmp_path / "index"
     detector_factory(index).index([doc("a", FLOOD_WIRE)])
