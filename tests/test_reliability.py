@@ -72,8 +72,8 @@ def test_kill_during_dedup_keeps_every_decision_written_out(tmp_path, detector_f
     assert consistent(detector_factory, index) == {f"doc{i:04d}" for i in range(40)}
 
 
-@pytest.mark.parametrize("delay", [0.0, 0.1, 0.3, 0.7, 1.2])
-def test_kill_at_moments_during_index(tmp_path, detector_factory, delay):
+def index_run_under_way(tmp_path: Path, delay: float) -> tuple[subprocess.Popen, Path]:
+    """`detector index` of 200 documents in batches of 3, `delay` seconds after it created its index."""
     data = corpus(tmp_path / "stream.jsonl", 200)
     index = tmp_path / "index"
     worker = start("index", "--index", str(index), "--model", "fake-hash-encoder", "--batch-size", "3", str(data))
@@ -81,6 +81,12 @@ def test_kill_at_moments_during_index(tmp_path, detector_factory, delay):
     while not (index / "meta.sqlite").exists() and time.monotonic() < deadline:
         time.sleep(0.01)
     time.sleep(delay)
+    return worker, index
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.1, 0.3, 0.7, 1.2])
+def test_kill_at_moments_during_index(tmp_path, detector_factory, delay):
+    worker, index = index_run_under_way(tmp_path, delay)
     worker.send_signal(signal.SIGKILL)
     assert worker.wait() == -signal.SIGKILL, "the run ended before it could be killed: give it more documents"
     held = consistent(detector_factory, index)
@@ -88,13 +94,7 @@ def test_kill_at_moments_during_index(tmp_path, detector_factory, delay):
 
 
 def test_ctrl_c_during_index_exits_130_and_keeps_what_was_committed(tmp_path, detector_factory):
-    data = corpus(tmp_path / "stream.jsonl", 200)
-    index = tmp_path / "index"
-    worker = start("index", "--index", str(index), "--model", "fake-hash-encoder", "--batch-size", "3", str(data))
-    deadline = time.monotonic() + 60
-    while not (index / "meta.sqlite").exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.3)
+    worker, index = index_run_under_way(tmp_path, 0.3)
     worker.send_signal(signal.SIGINT)
     _, err = worker.communicate(timeout=60)
     assert worker.returncode == 130, err
