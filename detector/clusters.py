@@ -3,7 +3,9 @@
 Confirmed pairs (score at or above the threshold) connect documents. Inside each connected component, average-
 linkage clustering merges two groups only while the mean score over *all* pairs between them (pairs never
 proposed as candidates count as 0) stays at or above the threshold. One article that resembles two different
-stories therefore cannot chain them together, as plain connected components would.
+stories therefore cannot chain them together, as plain connected components would. A document that average
+linkage leaves alone joins the group of its strongest pair when that pair alone says "same story" (a brief, or an
+excerpt of one report).
 """
 
 from __future__ import annotations
@@ -86,9 +88,70 @@ def average_link(members: list[int], scores: dict[Pair, float], threshold: float
     return sorted((sorted(g) for g in group.values()), key=lambda g: g[0])
 
 
-def story_groups(nodes: list[int], scores: dict[Pair, float], threshold: float) -> list[list[int]]:
-    """Every node in exactly one group; `scores` maps (smaller key, larger key) to the pair's probability."""
-    edges = [pair for pair, s in scores.items() if s >= threshold]
+def attach_singletons(groups: list[list[int]], scores: dict[Pair, float], attach: float) -> list[list[int]]:
+    """`groups` with every group of one document whose strongest pair scores at least `attach` joined to the group of
+    that pair's other document (ties: the smaller key), when that group has two members or more. Average linkage can
+    leave a document alone although one of its pairs says "same story": a brief or a one-paragraph excerpt matches
+    one report closely and the rest of its story weakly, and the mean over the whole story stays under the grouping
+    threshold. A pair that says the same story then decides, as it does in the pair's report. Only groups that were
+    single before attaching move, and only into groups that were not, so no chain forms through a lone document and
+    the result does not depend on the order of the groups."""
+    size = {m: len(g) for g in groups for m in g}
+    best: dict[int, tuple[float, int]] = {}  # lone member -> (-score, partner) of its strongest pair to a real group
+    for (a, b), s in scores.items():
+        if s < attach:
+            continue
+        for lone, other in ((a, b), (b, a)):
+            if size.get(lone) == 1 and size.get(other, 0) > 1:
+                option = (-s, other)
+                if lone not in best or option < best[lone]:
+                    best[lone] = option
+    if not best:
+        return groups
+    index = {m: n for n, g in enumerate(groups) for m in g}
+    joined = [list(g) for g in groups]
+    for lone, (_, partner) in best.items():
+        joined[index[partner]].append(lone)
+        joined[index[lone]] = []
+    return sorted((sorted(g) for g in joined if g), key=lambda g: g[0])
+
+
+def without_attached(groups: list[list[int]], scores: dict[Pair, float], threshold: float,
+                     attach: float) -> list[list[int]]:
+    """`groups` with each split into its core and, alone, each member that only attach_singletons could have put
+    there: its mean score with the other members is under `threshold`, and one of its pairs with them reaches
+    `attach`. Such a member was alone when it was attached, and may since have met reports of its own story:
+    grouping that starts from stories taken whole starts it alone again, so that it can join them (or be attached
+    again). One pass over `scores`, whatever the number of groups."""
+    group_of = {m: n for n, g in enumerate(groups) if len(g) >= 3 for m in g}
+    total: dict[int, float] = {}
+    strongest: dict[int, float] = {}
+    for (a, b), s in scores.items():
+        n = group_of.get(a)
+        if n is not None and n == group_of.get(b):
+            for m in (a, b):
+                total[m] = total.get(m, 0.0) + s
+                strongest[m] = max(strongest.get(m, 0.0), s)
+    found: list[list[int]] = []
+    for g in groups:
+        loose = {m for m in g if len(g) >= 3 and total.get(m, 0.0) / (len(g) - 1) < threshold
+                 and strongest.get(m, 0.0) >= attach}
+        if not loose or len(loose) == len(g):
+            found.append(g)
+        else:
+            found.append([m for m in g if m not in loose])
+            found.extend([m] for m in g if m in loose)
+    return found
+
+
+def story_groups(nodes: list[int], scores: dict[Pair, float], threshold: float,
+                 attach: float | None = None) -> list[list[int]]:
+    """Every node in exactly one group; `scores` maps (smaller key, larger key) to the pair's probability. Average-
+    linkage groups inside each connected component of the pairs at or above `threshold`, then, with `attach`, lone
+    documents joined to the group of their strongest pair if it reaches `attach` (attach_singletons). A pair at or
+    above either value is an edge (as in Store.linked): average linkage gives the same groups in components joined
+    by pairs under `threshold`, and a lone document's strongest pair then lies in its component."""
+    edges = [pair for pair, s in scores.items() if s >= (threshold if attach is None else min(threshold, attach))]
     component_of: dict[int, int] = {}
     found = components(nodes, edges)
     for index, component in enumerate(found):
@@ -101,7 +164,8 @@ def story_groups(nodes: list[int], scores: dict[Pair, float], threshold: float) 
             inside[ca][(a, b)] = s
     groups: list[list[int]] = []
     for component, own in zip(found, inside):
-        groups.extend(average_link(component, own, threshold))
+        grouped = average_link(component, own, threshold)
+        groups.extend(grouped if attach is None else attach_singletons(grouped, own, attach))
     return sorted(groups, key=lambda g: g[0])
 
 

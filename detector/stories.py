@@ -102,7 +102,8 @@ class StorySteps:
             return
         keys = [d.key for d in self.store.summaries()]
         scores = self._links()
-        groups = story_clusters.story_groups(keys, scores, self.params.grouping_threshold)
+        groups = story_clusters.story_groups(keys, scores, self.params.grouping_threshold,
+                                             attach=self.params.same_story_threshold)
         previous = self.store.cluster_map()
         for doc_id, cluster in self._inherited.items():
             doc = self.store.document(doc_id)
@@ -124,14 +125,16 @@ class StorySteps:
             return
         members = sorted(members)
         scores = self._stored_links(self.store.pair_scores_among(members))
-        groups = story_clusters.story_groups(members, scores, self.params.grouping_threshold)
+        groups = story_clusters.story_groups(members, scores, self.params.grouping_threshold,
+                                             attach=self.params.same_story_threshold)
         assignment = story_clusters.assign_ids(groups, self.store.clusters_of(members), self.store.next_cluster_number)
         self.store.update_clusters(assignment.cluster_of, assignment.merges, assignment.next_number)
 
     def _merge_into_stories(self, added: list[int]) -> None:
         """Group the added documents with the stories they link to, those stories taken whole: average linkage
         starts from each story as a group and each added document alone, so stories may merge with each other and
-        with the new documents, but none is split. Regrouping a whole component instead costs its pairs at every
+        with the new documents, but none is split, except that a document attached alone to a story (see
+        clusters.attach_singletons) starts alone again. Regrouping a whole component instead costs its pairs at every
         batch, and a large index can hold a component of thousands of documents (many reports on one topic, each
         linked to a few others); this costs the pairs of the stories the batch reaches. Only the order of merges can
         differ from a full regrouping, which the next rescoring (when the index has doubled) does again."""
@@ -139,10 +142,13 @@ class StorySteps:
                          | set(added))
         previous = self.store.clusters_of(reached)
         stories = self.store.cluster_keys(sorted(set(previous.values())))
-        start = [sorted(keys) for keys in stories.values()] + [[k] for k in reached if k not in previous]
-        members = sorted(k for group in start for k in group)
+        members = sorted({k for keys in stories.values() for k in keys} | set(reached))
         scores = self._stored_links(self.store.pair_scores_among(members))
-        groups = story_clusters.average_link(members, scores, self.params.grouping_threshold, start=start)
+        threshold, attach = self.params.grouping_threshold, self.params.same_story_threshold
+        start = story_clusters.without_attached([sorted(keys) for keys in stories.values()], scores, threshold, attach)
+        start += [[k] for k in reached if k not in previous]
+        groups = story_clusters.average_link(members, scores, threshold, start=start)
+        groups = story_clusters.attach_singletons(groups, scores, attach)
         cluster_of = {key: cluster for cluster, keys in stories.items() for key in keys}
         assignment = story_clusters.assign_ids(groups, cluster_of, self.store.next_cluster_number)
         self.store.update_clusters(assignment.cluster_of, assignment.merges, assignment.next_number)

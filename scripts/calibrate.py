@@ -28,10 +28,11 @@ accurate, params-fast.json for fast. The same method fits both.
    recur yearly). No set fitted on has publication dates.
 6. story_threshold, the average-linkage threshold of story grouping: on a grid, the highest value whose ARI on
    NewsWCL50 is within 0.01 of the best, clustering held-out pair probabilities (each pair scored by the model of
-   a fold that held its story out). NewsWCL50 is the one set whose labels are stories; Clough-Stevenson's label
-   derivation (its independent answers answer the same question), so its grouping ARI is reported, not fitted.
-   The NewsWCL50 figure is nested-cross-validated: each fold's stories are grouped at the threshold chosen on the
-   other folds' stories.
+   a fold that held its story out), lone documents joined to the group of their strongest pair where it reaches
+   same_story_threshold, as the detector groups them. NewsWCL50 is the one set whose labels are stories;
+   Clough-Stevenson's label derivation (its independent answers answer the same question), so its grouping ARI is
+   reported, not fitted. The NewsWCL50 figure is nested-cross-validated: each fold's stories are grouped at the
+   threshold chosen on the other folds' stories.
 7. common_direction (profiles that remove it from document vectors: fast): the normalised mean of the MRPC train
    sentence vectors; common_components, removed with it: the top principal components of the same vectors
    (centred), as many as the rule of thumb of "all-but-the-top" (Mu and Viswanath 2018) gives: the dimension over
@@ -77,6 +78,9 @@ from detector.vectors import document_vector, orthonormal_rows  # noqa: E402
 FEATURES = ["coverage_min", "coverage_max", "jaccard", "term_cosine", "containment", "lead_cosine"]
 PACKAGE = Path(__file__).resolve().parent.parent / "detector"
 TIME_WINDOW_DAYS = 180
+#: the probability at or above which a pair says "same story" (classes were balanced: more likely than not). Story
+#: grouping also joins a document left alone to the group of its strongest pair when that pair reaches it.
+SAME_STORY_THRESHOLD = 0.5
 
 
 def youden_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -458,7 +462,7 @@ class StorySet:
         key = {i: n for n, i in enumerate(ids)}
         scores = {tuple(sorted((key[p.a], key[p.b]))): float(s) for p, s in zip(self.pairs, self.probability)
                   if p.a in key and p.b in key}
-        found = story_groups(list(range(len(ids))), scores, threshold)
+        found = story_groups(list(range(len(ids))), scores, threshold, attach=SAME_STORY_THRESHOLD)
         label = {m: g for g, members in enumerate(found) for m in members}
         return {i: label[key[i]] for i in ids}
 
@@ -569,7 +573,7 @@ def main() -> None:
         "align_threshold": align_threshold,
         "weights": weights,
         "intercept": intercept,
-        "same_story_threshold": 0.5,
+        "same_story_threshold": SAME_STORY_THRESHOLD,
         "story_threshold": story_threshold,
         **({"common_direction": [round(float(x), 6) for x in direction],
             "common_components": [[round(float(x), 6) for x in c] for c in components]}

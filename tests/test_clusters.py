@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detector.clusters import assign_ids, average_link, components, format_cluster_id, story_groups
+from detector.clusters import (assign_ids, attach_singletons, average_link, components, format_cluster_id,
+                               story_groups, without_attached)
 
 THRESHOLD = 0.5
 
@@ -38,6 +39,62 @@ def test_chaining_is_refused():
 def test_chaining_is_refused_when_the_pair_was_never_a_candidate():
     # A-C was never scored at all: a missing pair counts as 0
     assert len(story_groups([1, 2, 3], {(1, 2): 0.9, (2, 3): 0.8}, THRESHOLD)) == 2
+
+
+def test_a_document_alone_joins_the_group_of_its_strongest_pair_when_that_pair_says_same_story():
+    # 4 is an excerpt of 1: one strong pair, nothing with 2 and 3, so its mean with the story (0.8 / 3) is too low
+    scores = {(1, 2): 0.9, (1, 3): 0.9, (2, 3): 0.9, (1, 4): 0.8}
+    assert story_groups([1, 2, 3, 4], scores, THRESHOLD) == [[1, 2, 3], [4]]
+    assert story_groups([1, 2, 3, 4], scores, THRESHOLD, attach=0.8) == [[1, 2, 3, 4]]
+    assert story_groups([1, 2, 3, 4], scores, THRESHOLD, attach=0.85) == [[1, 2, 3], [4]]  # its pair falls short
+
+
+def test_a_lone_document_joins_the_group_of_its_strongest_pair_and_the_smaller_key_on_a_tie():
+    groups = [[1, 2], [3, 4], [5]]
+    assert attach_singletons(groups, {(1, 5): 0.6, (3, 5): 0.7}, 0.5) == [[1, 2], [3, 4, 5]]
+    assert attach_singletons(groups, {(1, 5): 0.7, (3, 5): 0.7}, 0.5) == [[1, 2, 5], [3, 4]]
+    assert attach_singletons(groups, {(4, 5): 0.7, (3, 5): 0.7}, 0.5) == [[1, 2], [3, 4, 5]]
+
+
+def test_attaching_never_joins_two_stories_nor_two_lone_documents():
+    # a strong pair between two stories is not enough for them (average linkage decides), nor between two documents
+    # that were alone: only a lone document moves, into a group that was not lone
+    assert story_groups([1, 2, 3, 4], {(1, 2): 0.9, (3, 4): 0.9, (2, 3): 0.9}, THRESHOLD, attach=0.5) == \
+        [[1, 2], [3, 4]]
+    assert attach_singletons([[1], [2]], {(1, 2): 0.9}, 0.5) == [[1], [2]]
+    # 5 attaches through 4 to [3, 4]; 6, whose strongest pair is with 5, was lone beside it and stays so
+    assert attach_singletons([[1, 2], [3, 4], [5], [6]], {(4, 5): 0.9, (5, 6): 0.95}, 0.5) == [[1, 2], [3, 4, 5], [6]]
+
+
+def test_a_story_taken_whole_gives_back_the_documents_only_attaching_put_there():
+    scores = {(1, 2): 0.9, (1, 3): 0.9, (2, 3): 0.9, (1, 4): 0.8}
+    assert without_attached([[1, 2, 3, 4], [5, 6]], scores, THRESHOLD, 0.8) == [[1, 2, 3], [4], [5, 6]]
+    # a weak member without a strong pair came by average linkage: it stays
+    assert without_attached([[1, 2, 3, 4]], {**scores, (1, 4): 0.6}, THRESHOLD, 0.8) == [[1, 2, 3, 4]]
+    assert without_attached([[1, 4]], {(1, 4): 0.8}, THRESHOLD, 0.8) == [[1, 4]]
+    # the attached document met its own story since: starting alone, it joins it, and the two stories stay apart
+    more = {**scores, (4, 5): 0.9}
+    start = without_attached([[1, 2, 3, 4], [5]], more, THRESHOLD, 0.8)
+    assert average_link([1, 2, 3, 4, 5], more, THRESHOLD, start=start) == [[1, 2, 3], [4, 5]]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(2, 12).flatmap(lambda n: st.tuples(
+    st.just(n), st.dictionaries(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)).filter(lambda p: p[0] < p[1]),
+                                st.floats(0.0, 1.0), max_size=n * (n - 1) // 2))),
+       st.sampled_from([0.3, 0.5]), st.sampled_from([0.5, 0.7]))
+def test_attaching_only_moves_lone_documents_into_the_group_of_a_strong_pair(graph, threshold, attach):
+    n, scores = graph
+    plain = story_groups(list(range(n)), scores, threshold)
+    joined = story_groups(list(range(n)), scores, threshold, attach=attach)
+    assert sorted(m for g in joined for m in g) == list(range(n))
+    group_of = {m: tuple(g) for g in joined for m in g}
+    for g in plain:
+        if len(g) > 1:
+            assert set(g) <= set(group_of[g[0]])  # a group is never split ...
+            assert [h for h in plain if len(h) > 1 and set(h) <= set(group_of[g[0]])] == [g]  # ... nor joined to one
+        elif len(group_of[g[0]]) > 1:  # a lone document moved: through a pair that reaches `attach`
+            assert any(scores.get(tuple(sorted((g[0], m))), 0.0) >= attach for m in group_of[g[0]] if m != g[0])
 
 
 def scipy_average_link(members, scores, threshold):

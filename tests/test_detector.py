@@ -151,6 +151,33 @@ def test_story_threshold_groups_documents_whose_pair_alone_is_not_same_story(det
             assert detector.store.cluster_map() == before
 
 
+@pytest.mark.parametrize("path", ["everything", "around", "story-by-story"])
+def test_a_document_left_alone_joins_the_story_its_pair_says_it_belongs_to(detector_factory, tmp_path, monkeypatch,
+                                                                           path):
+    if path != "everything":  # no rescoring due: the second batch regroups around its documents only
+        monkeypatch.setattr("detector.stories.RESCORE_EVERY_BATCH_BELOW", 0)
+        monkeypatch.setattr("detector.stories.RESCORE_GROWTH", 1e9)
+    if path == "story-by-story":
+        monkeypatch.setattr("detector.stories.REGROUP_LIMIT", 1)
+    fixed = replace(TEST_PARAMS, weights={**TEST_PARAMS.weights, "term_cosine": 0.0})
+    scratch = detector_factory(tmp_path / "scratch", params=fixed)
+    scratch.index([doc("wire", FLOOD_WIRE), doc("rewrite", FLOOD_REWRITE)])
+    p = scratch.report("wire", "rewrite").probability
+    # the pair says "same story", but grouping asks more of the mean over a story than of one pair: the rewrite
+    # scores p with both copies of the wire, under the grouping threshold, and average linkage leaves it alone
+    params = replace(fixed, same_story_threshold=p - 0.05, story_threshold=p + 0.01)
+    detector = detector_factory(tmp_path / path, params=params)
+    detector.index([doc("wire", FLOOD_WIRE), doc("copy", FLOOD_WIRE)])
+    detector.index([doc("rewrite", FLOOD_REWRITE), doc("chess", CHESS)])
+    assert detector.report("rewrite", "wire").same_story
+    assert cluster_sets(detector) == {frozenset({"wire", "copy", "rewrite"}), frozenset({"chess"})}
+    assert detector.decisions(["rewrite"], policy="same_story")[0].matched_id in ("wire", "copy")
+    with detector.store.writing():
+        before = detector.store.cluster_map()
+        detector._recluster()  # everything, from the same stored pairs
+        assert detector.store.cluster_map() == before
+
+
 def test_pairs_scored_on_two_processes_equal_pairs_scored_on_one(detector_factory, tmp_path, monkeypatch):
     documents = [doc("wire", FLOOD_WIRE), doc("italy", FLOOD_OTHER_EVENT), doc("rewrite", FLOOD_REWRITE),
                  doc("chess", CHESS), doc("italy-rewrite", FLOOD_OTHER_REWRITE), doc("bridge", BRIDGE)]
