@@ -6,6 +6,7 @@ import functools
 import itertools
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -26,12 +27,16 @@ def index_option(command):
 
 #: the exit status of a command stopped by Ctrl-C (128 + SIGINT, as shells report it).
 INTERRUPTED = 130
+#: the exit status of a command whose output its reader closed (`detector dedup ... | head -1`): 128 + SIGPIPE, as
+#: shells report a command that a closed pipe stopped.
+OUTPUT_CLOSED = 141
 
 
 def friendly_errors(command):
     """Errors the detector raises on purpose become one-line messages (exit 1); Ctrl-C, once the command's work is
     rolled back or committed as far as it got, exits 130 with a line saying so (click's own would say "Aborted!"
-    and exit 1, as for any error)."""
+    and exit 1, as for any error); output closed by its reader stops the command the same way, with 141 (click
+    would exit 1 without a word)."""
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
@@ -41,6 +46,16 @@ def friendly_errors(command):
         except KeyboardInterrupt:
             click.echo("interrupted: every batch committed before it is kept", err=True)
             sys.exit(INTERRUPTED)
+        except BrokenPipeError:
+            # the reader is gone: nothing more can be written to it, and Python would fail again flushing it at exit
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            try:
+                click.echo("stopped: the output was closed by its reader; every batch committed before it is kept",
+                           err=True)
+            except BrokenPipeError:
+                os.dup2(devnull, sys.stderr.fileno())  # stderr went to the same closed pipe (2>&1 | head)
+            sys.exit(OUTPUT_CLOSED)
     return wrapper
 
 

@@ -102,6 +102,21 @@ def test_ctrl_c_during_index_exits_130_and_keeps_what_was_committed(tmp_path, de
     assert consistent(detector_factory, index) <= {f"doc{i:04d}" for i in range(200)}
 
 
+def test_output_closed_by_its_reader_stops_dedup_with_141_and_keeps_what_was_committed(tmp_path, detector_factory):
+    data = corpus(tmp_path / "stream.jsonl", 200)
+    index = tmp_path / "index"
+    worker = start("dedup", "--index", str(index), "--model", "fake-hash-encoder", "--batch-size", "2", str(data))
+    first = json.loads(worker.stdout.readline())["id"]
+    worker.stdout.close()  # as `| head -1` does
+    err = worker.stderr.read()
+    assert worker.wait(timeout=60) == 141, err
+    assert err.splitlines()[-1] == ("stopped: the output was closed by its reader; every batch committed before it "
+                                    "is kept")
+    assert "Traceback" not in err and "Exception ignored" not in err
+    held = consistent(detector_factory, index)
+    assert first in held and len(held) < 200
+
+
 def test_second_writer_waits_then_fails_clearly(tmp_path, detector_factory):
     index = tmp_path / "index"
     detector_factory(index).index([doc("a", FLOOD_WIRE)])
