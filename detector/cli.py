@@ -335,7 +335,7 @@ def score_pairs(file, a_field: str, b_field: str, model: str | None, profile: st
     lines before it are scored and written out)."""
     from . import encoders
     from .config import ScoringParams, Settings
-    from .documents import json_line
+    from .documents import is_blank, json_line
     from .errors import InputError
     from .pairs import score_pairs as score
 
@@ -349,7 +349,7 @@ def score_pairs(file, a_field: str, b_field: str, model: str | None, profile: st
 
     def pairs():
         for number, raw in enumerate(file, start=1):
-            if raw.strip():
+            if not is_blank(raw, first=number == 1):
                 try:
                     yield pair_of(number, raw)
                 except InputError as exc:

@@ -95,6 +95,17 @@ def decoded_line(raw: bytes | str, where: str, *, first: bool = False) -> str:
         raise InputError(f"{where}: not UTF-8 (byte {exc.start}): re-encode the file as UTF-8") from None
 
 
+def is_blank(raw: bytes | str, *, first: bool = False) -> bool:
+    """Whether a line of JSON lines holds nothing but whitespace, any Unicode whitespace (a no-break space too), and
+    on the file's first line a byte-order mark: such a line is skipped, not malformed. Bytes that are not UTF-8 are
+    not blank (json_line reports them)."""
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8-sig" if first else "utf-8", errors="replace")
+    elif first:
+        raw = raw.removeprefix("\ufeff")
+    return not raw.strip()
+
+
 def json_line(raw: bytes | str, where: str, *, first: bool = False) -> Any:
     """One line of JSON lines, parsed. An InputError (prefixed with `where`, e.g. file:line) for bytes that are not
     UTF-8 (decoded_line), malformed JSON, JSON nested too deep or with a number too long to read, and a lone

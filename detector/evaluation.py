@@ -137,14 +137,14 @@ def evaluate_file(path: str, *, encoder=None, model: str | None = None, profile:
     from pathlib import Path
 
     from .detector import Detector
-    from .documents import document_from_record, json_line
+    from .documents import document_from_record, is_blank, json_line
     from . import encoders
     from .config import ScoringParams, Settings
     from .errors import InputError
     from .pairs import score_pairs
 
     with open(path, "rb") as handle:
-        lines = [(n, line) for n, line in enumerate(handle, start=1) if line.strip()]
+        lines = [(n, line) for n, line in enumerate(handle, start=1) if not is_blank(line, first=n == 1)]
     if not lines:
         raise InputError(f"{path}: no data")
     rows = []

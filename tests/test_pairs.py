@@ -71,6 +71,27 @@ def test_score_pairs_keeps_the_lines_before_a_bad_one_or_skips_it(fake_model):
     assert skipped.stderr.splitlines()[0].startswith("skipped: line 2: malformed JSON")
 
 
+BLANK_LINES = "\ufeff\n", "\u00a0\n", " \t\n", "\u2003\r\n"  # a BOM alone (first line), no-break and em spaces
+
+
+def test_score_pairs_skips_lines_of_any_whitespace_as_index_does(fake_model):
+    good = json.dumps({"a": SENTENCE, "b": SENTENCE}) + "\n"
+    result = CliRunner().invoke(cli, ["score-pairs", "--model", "fake-hash-encoder", "-"],
+                                input="".join(BLANK_LINES) + good + BLANK_LINES[1])
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == 1
+
+
+def test_eval_skips_lines_of_any_whitespace_as_index_does(fake_model, tmp_path: Path):
+    data = tmp_path / "stories.jsonl"
+    rows = [("wire", FLOOD_WIRE, "spain"), ("chess", CHESS, "chess")]
+    data.write_text("".join(BLANK_LINES) + "".join(json.dumps({"id": i, "text": t, "story": s}) + "\n"
+                                                   for i, t, s in rows) + BLANK_LINES[1], encoding="utf-8")
+    result = CliRunner().invoke(cli, ["eval", "--model", "fake-hash-encoder", "--format", "json", str(data)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["documents"] == 2
+
+
 def test_eval_of_story_clusters(fake_model, tmp_path: Path):
     data = tmp_path / "stories.jsonl"
     rows = [("wire", FLOOD_WIRE, "spain"), ("rewrite", FLOOD_REWRITE, "spain"), ("italy", FLOOD_OTHER_EVENT, "italy"),
