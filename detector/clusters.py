@@ -89,8 +89,8 @@ def average_link(members: list[int], scores: dict[Pair, float], threshold: float
 
 
 def attach_singletons(groups: list[list[int]], scores: dict[Pair, float], attach: float) -> list[list[int]]:
-    """`groups` with every group of one document whose strongest pair scores at least `attach` joined to the group of
-    that pair's other document (ties: the smaller key), when that group has two members or more. Average linkage can
+    """`groups` with every group of one document joined to the group of its strongest pair into a group of two
+    members or more (ties: the smaller key), when that pair scores at least `attach`. Average linkage can
     leave a document alone although one of its pairs says "same story": a brief or a one-paragraph excerpt matches
     one report closely and the rest of its story weakly, and the mean over the whole story stays under the grouping
     threshold. A pair that says the same story then decides, as it does in the pair's report. Only groups that were
@@ -118,29 +118,34 @@ def attach_singletons(groups: list[list[int]], scores: dict[Pair, float], attach
 
 def without_attached(groups: list[list[int]], scores: dict[Pair, float], threshold: float,
                      attach: float) -> list[list[int]]:
-    """`groups` with each split into its core and, alone, each member that only attach_singletons could have put
-    there: its mean score with the other members is under `threshold`, and one of its pairs with them reaches
-    `attach`. Such a member was alone when it was attached, and may since have met reports of its own story:
-    grouping that starts from stories taken whole starts it alone again, so that it can join them (or be attached
-    again). One pass over `scores`, whatever the number of groups."""
+    """`groups` (stories) with the members that attach_singletons put there taken out, each alone: grouping that
+    starts from stories taken whole then starts them alone again, so that a document attached while it was alone
+    can join reports of its own story that came since (or be attached again). They are found by grouping each
+    story's members again by average linkage over its own pairs, which gives back a story that average linkage
+    made: the members it leaves alone beside a core of two or more, with a pair of at least `attach` in the story,
+    are the attached ones. The rest stays whole (the union of the cores, with any member alone that has no such
+    pair), so no story is split otherwise. One pass over `scores` sorts them into stories."""
     group_of = {m: n for n, g in enumerate(groups) if len(g) >= 3 for m in g}
-    total: dict[int, float] = {}
-    strongest: dict[int, float] = {}
+    own: dict[int, dict[Pair, float]] = {}
     for (a, b), s in scores.items():
         n = group_of.get(a)
         if n is not None and n == group_of.get(b):
-            for m in (a, b):
-                total[m] = total.get(m, 0.0) + s
-                strongest[m] = max(strongest.get(m, 0.0), s)
+            own.setdefault(n, {})[(a, b)] = s
     found: list[list[int]] = []
-    for g in groups:
-        loose = {m for m in g if len(g) >= 3 and total.get(m, 0.0) / (len(g) - 1) < threshold
-                 and strongest.get(m, 0.0) >= attach}
-        if not loose or len(loose) == len(g):
+    for n, g in enumerate(groups):
+        pairs = own.get(n)
+        if len(g) < 3 or not pairs:
             found.append(g)
-        else:
-            found.append([m for m in g if m not in loose])
-            found.extend([m] for m in g if m in loose)
+            continue
+        again = average_link(sorted(g), pairs, threshold)
+        alone = {h[0] for h in again if len(h) == 1}
+        if len(alone) == len(again):  # no core: not a story average linkage made here; kept as it is
+            found.append(g)
+            continue
+        strong = {m for (a, b), s in pairs.items() if s >= attach for m in (a, b)}
+        loose = alone & strong
+        found.append([m for m in g if m not in loose])
+        found.extend([m] for m in g if m in loose)
     return found
 
 

@@ -78,6 +78,46 @@ def test_a_story_taken_whole_gives_back_the_documents_only_attaching_put_there()
     assert average_link([1, 2, 3, 4, 5], more, THRESHOLD, start=start) == [[1, 2, 3], [4, 5]]
 
 
+def story_by_story(stories, added, scores, threshold, attach):
+    """Grouping as the story-by-story path does it: the stories taken whole (attached members alone), the added
+    documents alone."""
+    start = without_attached(stories, scores, threshold, attach) + [[k] for k in added]
+    members = sorted(m for g in start for m in g)
+    return attach_singletons(average_link(members, scores, threshold, start=start), scores, attach)
+
+
+def test_a_member_that_average_linkage_took_in_is_not_taken_out():
+    # 5 is weak with the story as a whole (mean 0.29) but joined it with 4 by average linkage, not by attaching
+    scores = {(0, 1): 0.98, (0, 2): 0.45, (0, 4): 0.7, (1, 4): 0.76, (2, 3): 0.59, (3, 5): 0.71, (4, 5): 0.86}
+    stories = story_groups(list(range(6)), scores, 0.35, attach=0.5)
+    assert stories == [[0, 1, 4, 5], [2, 3]]
+    assert without_attached(stories, scores, 0.35, 0.5) == stories
+    more = {**scores, (0, 6): 0.36, (2, 6): 0.36}
+    assert story_by_story(stories, [6], more, 0.35, 0.5) == story_groups(list(range(7)), more, 0.35, attach=0.5)
+
+
+def test_attached_members_start_alone_even_where_the_whole_story_looks_weak():
+    # 4 and 5 were attached to the core {1, 3}; then 6 comes, a close report of 5's own story
+    scores = {(1, 3): 0.54, (1, 5): 0.51, (3, 4): 0.54}
+    stories = story_groups([1, 3, 4, 5], scores, 0.4, attach=0.5)
+    assert stories == [[1, 3, 4, 5]]
+    assert without_attached(stories, scores, 0.4, 0.5) == [[1, 3], [4], [5]]
+    more = {**scores, (5, 6): 0.9}
+    assert story_by_story(stories, [6], more, 0.4, 0.5) == [[1, 3, 4], [5, 6]] == \
+        story_groups([1, 3, 4, 5, 6], more, 0.4, attach=0.5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(2, 12).flatmap(lambda n: st.tuples(
+    st.just(n), st.dictionaries(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)).filter(lambda p: p[0] < p[1]),
+                                st.floats(0.0, 1.0), max_size=n * (n - 1) // 2))),
+       st.sampled_from([0.35, 0.4, 0.5]))
+def test_stories_taken_whole_with_nothing_added_stay_as_they_are(graph, threshold):
+    n, scores = graph
+    stories = story_groups(list(range(n)), scores, threshold, attach=0.5)
+    assert story_by_story(stories, [], scores, threshold, 0.5) == stories
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.integers(2, 12).flatmap(lambda n: st.tuples(
     st.just(n), st.dictionaries(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)).filter(lambda p: p[0] < p[1]),
