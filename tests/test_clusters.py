@@ -9,6 +9,10 @@ from detector.clusters import (assign_ids, attach_singletons, average_link, comp
                                story_groups, without_attached)
 
 THRESHOLD = 0.5
+#: (n, scores): n nodes and a score in [0, 1] for some of their pairs (smaller key first).
+GRAPHS = st.integers(2, 12).flatmap(lambda n: st.tuples(
+    st.just(n), st.dictionaries(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)).filter(lambda p: p[0] < p[1]),
+                                st.floats(0.0, 1.0), max_size=n * (n - 1) // 2)))
 
 
 def test_components():
@@ -108,10 +112,7 @@ def test_attached_members_start_alone_even_where_the_whole_story_looks_weak():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(2, 12).flatmap(lambda n: st.tuples(
-    st.just(n), st.dictionaries(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)).filter(lambda p: p[0] < p[1]),
-                                st.floats(0.0, 1.0), max_size=n * (n - 1) // 2))),
-       st.sampled_from([0.35, 0.4, 0.5]))
+@given(GRAPHS, st.sampled_from([0.35, 0.4, 0.5]))
 def test_stories_taken_whole_with_nothing_added_stay_as_they_are(graph, threshold):
     n, scores = graph
     stories = story_groups(list(range(n)), scores, threshold, attach=0.5)
@@ -119,10 +120,7 @@ def test_stories_taken_whole_with_nothing_added_stay_as_they_are(graph, threshol
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(2, 12).flatmap(lambda n: st.tuples(
-    st.just(n), st.dictionaries(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)).filter(lambda p: p[0] < p[1]),
-                                st.floats(0.0, 1.0), max_size=n * (n - 1) // 2))),
-       st.sampled_from([0.3, 0.5]), st.sampled_from([0.5, 0.7]))
+@given(GRAPHS, st.sampled_from([0.3, 0.5]), st.sampled_from([0.5, 0.7]))
 def test_attaching_only_moves_lone_documents_into_the_group_of_a_strong_pair(graph, threshold, attach):
     n, scores = graph
     plain = story_groups(list(range(n)), scores, threshold)
@@ -268,10 +266,7 @@ def test_average_link_from_start_groups_merges_them_but_never_splits_one():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(2, 12).flatmap(lambda n: st.tuples(
-    st.just(n), st.dictionaries(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)).filter(lambda p: p[0] < p[1]),
-                                st.floats(0.0, 1.0), max_size=n * (n - 1) // 2))),
-       st.sampled_from([0.3, 0.5, 0.7]))
+@given(GRAPHS, st.sampled_from([0.3, 0.5, 0.7]))
 def test_average_link_from_its_own_groups_changes_nothing(graph, threshold):
     # no two finished groups reach the threshold together (else they would have merged): starting again from them
     # gives them back, as a batch that adds nothing to some stories leaves them as they are
