@@ -95,7 +95,10 @@ def attach_singletons(groups: list[list[int]], scores: dict[Pair, float], attach
     one report closely and the rest of its story weakly, and the mean over the whole story stays under the grouping
     threshold. A pair that says the same story then decides, as it does in the pair's report. Only groups that were
     single before attaching move, and only into groups that were not, so no chain forms through a lone document and
-    the result does not depend on the order of the groups."""
+    the result does not depend on the order of the groups. A document that is the strongest pair of two or more
+    lone documents takes none of them: they would end in one story although average linkage kept them apart, which
+    is what a roundup or digest quoting several one-report stories looks like (each brief it quotes is contained in
+    it), not one story told again."""
     size = {m: len(g) for g in groups for m in g}
     best: dict[int, tuple[float, int]] = {}  # lone member -> (-score, partner) of its strongest pair to a real group
     for (a, b), s in scores.items():
@@ -106,6 +109,8 @@ def attach_singletons(groups: list[list[int]], scores: dict[Pair, float], attach
                 option = (-s, other)
                 if lone not in best or option < best[lone]:
                     best[lone] = option
+    takers = Counter(partner for _, partner in best.values())
+    best = {lone: option for lone, option in best.items() if takers[option[1]] == 1}
     if not best:
         return groups
     index = {m: n for n, g in enumerate(groups) for m in g}

@@ -60,6 +60,16 @@ def test_a_lone_document_joins_the_group_of_its_strongest_pair_and_the_smaller_k
     assert attach_singletons(groups, {(4, 5): 0.7, (3, 5): 0.7}, 0.5) == [[1, 2], [3, 4, 5]]
 
 
+def test_a_roundup_that_is_the_strongest_pair_of_several_lone_briefs_takes_none_of_them():
+    # 10 quotes the briefs 11-15 of five events (each brief contained in it); average linkage put 10 with 11 and 12
+    scores = {(10, 11): 0.98, (10, 12): 0.97, (11, 12): 0.3, (10, 13): 0.96, (10, 14): 0.95, (10, 15): 0.94}
+    groups = story_groups(list(range(10, 16)), scores, 0.35)
+    assert groups == [[10, 11, 12], [13], [14], [15]]
+    assert attach_singletons(groups, scores, 0.5) == groups
+    # one lone brief through it: attached, as an excerpt of one report is
+    assert attach_singletons([[10, 11, 12], [13]], {(10, 13): 0.96}, 0.5) == [[10, 11, 12, 13]]
+
+
 def test_attaching_never_joins_two_stories_nor_two_lone_documents():
     # a strong pair between two stories is not enough for them (average linkage decides), nor between two documents
     # that were alone: only a lone document moves, into a group that was not lone
