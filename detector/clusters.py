@@ -5,7 +5,8 @@ linkage clustering merges two groups only while the mean score over *all* pairs 
 proposed as candidates count as 0) stays at or above the threshold. One article that resembles two different
 stories therefore cannot chain them together, as plain connected components would. A document that average
 linkage leaves alone joins the group of its strongest pair when that pair alone says "same story" (a brief, or an
-excerpt of one report).
+excerpt of one report), unless that pair's other document is the strongest pair of other lone documents too (a
+roundup of several stories).
 """
 
 from __future__ import annotations
