@@ -9,6 +9,8 @@ from typing import Any, Callable, Iterable
 from . import clusters as story_clusters
 from .documents import Document
 from .scoring import DUPLICATE, RELATIONS, REWRITE, STORY
+from .stories import EXACT
+from .config import ScoringParams
 from .records import StoredDecision
 from .store import Store
 
@@ -55,28 +57,48 @@ def check_policy(policy: str) -> frozenset[str]:
     return POLICIES[policy]
 
 
-def record_decision(store: Store, key: int) -> None:
+def record_decision(store: Store, key: int, params: ScoringParams | None = None) -> None:
     """Store the decision for a document just indexed and clustered: the earlier document of its own story that it
     is most closely related to, if any (a closer document that the clustering put in another story does not count,
-    so that decisions agree with the clusters)."""
+    so that decisions agree with the clusters). With `params`, a `duplicate` pair counts as the newcomer's duplicate
+    only if the newcomer is not much longer (decision_relation)."""
     # keys grow with every arrival (a replaced text gets a new key), so a smaller key arrived earlier
     rank = {relation: i for i, relation in enumerate(RELATIONS)}
     best = None
     pairs = store.pairs_of(key)
     cluster_of = store.clusters_of([key, *{p.b_key if p.a_key == key else p.a_key for p in pairs}])
+    lengths = store.text_lengths([key, *{p.b_key if p.a_key == key else p.a_key for p in pairs
+                                         if p.relation == DUPLICATE}]) if params is not None else {}
     for pair in pairs:
         other = pair.b_key if pair.a_key == key else pair.a_key
         if pair.relation not in (DUPLICATE, REWRITE, STORY) or cluster_of.get(other) != cluster_of.get(key):
             continue
         if other >= key:
             continue  # only documents that were there first
-        option = (rank[pair.relation], -pair.probability, other, pair)
+        relation = pair.relation
+        if params is not None and relation == DUPLICATE and EXACT not in pair.sources:  # an exact copy adds nothing
+            relation = decision_relation(pair.features, lengths[key], lengths[other], params)
+        option = (rank[relation], -pair.probability, other, pair, relation)
         best = option if best is None or option[:3] < best[:3] else best
     if best is None:
         store.put_decision(key, None, None, None, None)
     else:
-        pair, other = best[3], best[2]
-        store.put_decision(key, other, store.summaries_by_key([other])[other].id, pair.relation, pair.probability)
+        pair, other, relation = best[3], best[2], best[4]
+        store.put_decision(key, other, store.summaries_by_key([other])[other].id, relation, pair.probability)
+
+
+def decision_relation(features: dict[str, float], newcomer_length: int, earlier_length: int,
+                      params: ScoringParams) -> str:
+    """What a `duplicate` pair says of its later text. `duplicate` is measured on the shorter text (its word 3-grams
+    found in the longer one), so a full article is a duplicate of an excerpt of it that came first. As the
+    newcomer's decision, that holds only while at least `duplicate_containment` of the newcomer could be in the
+    earlier text (lengths in characters); a newcomer longer than that extends the earlier text rather than copies
+    it: a `rewrite` of it if its own sentences align with it as a rewrite's do (coverage_min, the less covered
+    side, is the longer text's), else the `same_story`. Dedup with the default policy then keeps a full report that
+    arrives after its first paragraph, as a wire story follows its flash."""
+    if newcomer_length * params.duplicate_containment <= earlier_length:
+        return DUPLICATE
+    return REWRITE if features.get("coverage_min", 0.0) >= params.rewrite_coverage else STORY
 
 
 def decision_for(stored: StoredDecision | None, *, doc_id: str, policy: frozenset[str], cluster: str,

@@ -200,6 +200,33 @@ def test_dedup_writes_every_line_once_when_an_id_repeats(run):
     assert rows[2]["dedup"]["status"] == "new"
 
 
+def test_a_full_report_after_its_first_paragraph_is_not_its_duplicate_but_the_paragraph_after_it_is(detector_factory,
+                                                                                                    tmp_path):
+    # a wire story's first paragraph (a flash) is a trimmed copy of the story: `duplicate`, measured on the shorter
+    # text; as a decision that holds for the flash arriving second, not for the story that adds much to it
+    flash = "\n".join(FLOOD_WIRE.splitlines()[:2])
+    later = detector_factory(tmp_path / "flash-first", params=PARAMS)
+    later.add(doc("flash", flash))
+    assert later.add(doc("wire", FLOOD_WIRE), policy="duplicate").status == "new"
+    assert later.report("flash", "wire").relation == "duplicate"  # the pair itself is still a duplicate
+    decision = later.decisions(["wire"], policy="same_story")[0]
+    assert (decision.status, decision.matched_id) == ("duplicate", "flash")
+    assert decision.relation in ("rewrite", "same_story")
+    first = detector_factory(tmp_path / "story-first", params=PARAMS)
+    first.add(doc("wire", FLOOD_WIRE))
+    assert first.add(doc("flash", flash), policy="duplicate").relation == "duplicate"
+
+
+def test_a_newcomer_extends_an_earlier_text_when_it_is_too_long_to_be_its_light_edit():
+    from detector.dedup import decision_relation
+
+    params = replace(PARAMS, duplicate_containment=0.75, rewrite_coverage=0.25)
+    assert decision_relation({"coverage_min": 0.1}, 100, 90, params) == "duplicate"  # a line or two added
+    assert decision_relation({"coverage_min": 0.1}, 100, 75, params) == "duplicate"
+    assert decision_relation({"coverage_min": 0.1}, 1000, 100, params) == "same_story"  # a full story after its flash
+    assert decision_relation({"coverage_min": 0.4}, 1000, 100, params) == "rewrite"
+
+
 def test_lineage_says_when_the_matched_text_is_gone(detector):
     detector.add_many(stream())
     detector.remove(["wire"])
