@@ -76,8 +76,8 @@ def record_decision(store: Store, key: int, params: ScoringParams | None = None)
         if other >= key:
             continue  # only documents that were there first
         relation = pair.relation
-        if params is not None and relation == DUPLICATE and EXACT not in pair.sources:  # an exact copy adds nothing
-            relation = decision_relation(pair.features, lengths[key], lengths[other], params)
+        if params is not None and relation == DUPLICATE and EXACT not in pair.sources and other in lengths:
+            relation = decision_relation(pair.features, lengths[key], lengths[other], params)  # (an exact copy: as is)
         option = (rank[relation], -pair.probability, other, pair, relation)
         best = option if best is None or option[:3] < best[:3] else best
     if best is None:
