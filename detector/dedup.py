@@ -9,7 +9,6 @@ from typing import Any, Callable, Iterable
 from . import clusters as story_clusters
 from .documents import Document
 from .scoring import DUPLICATE, RELATIONS, REWRITE, STORY
-from .stories import EXACT
 from .config import ScoringParams
 from .records import StoredDecision
 from .store import Store
@@ -57,18 +56,18 @@ def check_policy(policy: str) -> frozenset[str]:
     return POLICIES[policy]
 
 
-def record_decision(store: Store, key: int, params: ScoringParams | None = None) -> None:
+def record_decision(store: Store, key: int, params: ScoringParams | None = None,
+                    ngram_count: Callable[[int], int] | None = None) -> None:
     """Store the decision for a document just indexed and clustered: the earlier document of its own story that it
     is most closely related to, if any (a closer document that the clustering put in another story does not count,
-    so that decisions agree with the clusters). With `params`, a `duplicate` pair counts as the newcomer's duplicate
-    only if the newcomer is not much longer (decision_relation)."""
+    so that decisions agree with the clusters). With `params` and `ngram_count` (key -> how many distinct word
+    3-grams the text has), a `duplicate` pair counts as the newcomer's duplicate only while enough of the newcomer
+    is in the earlier text (decision_relation)."""
     # keys grow with every arrival (a replaced text gets a new key), so a smaller key arrived earlier
     rank = {relation: i for i, relation in enumerate(RELATIONS)}
     best = None
     pairs = store.pairs_of(key)
     cluster_of = store.clusters_of([key, *{p.b_key if p.a_key == key else p.a_key for p in pairs}])
-    lengths = store.text_lengths([key, *{p.b_key if p.a_key == key else p.a_key for p in pairs
-                                         if p.relation == DUPLICATE}]) if params is not None else {}
     for pair in pairs:
         other = pair.b_key if pair.a_key == key else pair.a_key
         if pair.relation not in (DUPLICATE, REWRITE, STORY) or cluster_of.get(other) != cluster_of.get(key):
@@ -76,8 +75,8 @@ def record_decision(store: Store, key: int, params: ScoringParams | None = None)
         if other >= key:
             continue  # only documents that were there first
         relation = pair.relation
-        if params is not None and relation == DUPLICATE and EXACT not in pair.sources and other in lengths:
-            relation = decision_relation(pair.features, lengths[key], lengths[other], params)  # (an exact copy: as is)
+        if relation == DUPLICATE and params is not None and ngram_count is not None:
+            relation = decision_relation(pair.features, ngram_count(key), ngram_count(other), params)
         option = (rank[relation], -pair.probability, other, pair, relation)
         best = option if best is None or option[:3] < best[:3] else best
     if best is None:
@@ -87,16 +86,19 @@ def record_decision(store: Store, key: int, params: ScoringParams | None = None)
         store.put_decision(key, other, store.summaries_by_key([other])[other].id, relation, pair.probability)
 
 
-def decision_relation(features: dict[str, float], newcomer_length: int, earlier_length: int,
+def decision_relation(features: dict[str, float], newcomer_ngrams: int, earlier_ngrams: int,
                       params: ScoringParams) -> str:
-    """What a `duplicate` pair says of its later text. `duplicate` is measured on the shorter text (its word 3-grams
-    found in the longer one), so a full article is a duplicate of an excerpt of it that came first. As the
-    newcomer's decision, that holds only while at least `duplicate_containment` of the newcomer could be in the
-    earlier text (lengths in characters); a newcomer longer than that extends the earlier text rather than copies
-    it: a `rewrite` of it if its own sentences align with it as a rewrite's do (coverage_min, the less covered
-    side, is the longer text's), else the `same_story`. Dedup with the default policy then keeps a full report that
-    arrives after its first paragraph, as a wire story follows its flash."""
-    if newcomer_length * params.duplicate_containment <= earlier_length:
+    """What a `duplicate` pair says of its later text. `duplicate` is measured on the shorter text: the share of its
+    distinct word 3-grams found in the other (`containment`), so a full article is a duplicate of an excerpt of it
+    that came first. As the newcomer's decision it must hold the other way too: the share of the newcomer's own
+    3-grams found in the earlier text, containment x min(n_newcomer, n_earlier) / n_newcomer, must reach
+    `duplicate_containment` (it does whenever the newcomer has no more 3-grams than the earlier text: reformatted,
+    trimmed, repeated, an exact copy). A newcomer with more new text than that extends the earlier text rather than
+    copies it: a `rewrite` of it if its own sentences align with it as a rewrite's do (coverage_min, the less covered
+    side, is the longer text's), else the `same_story`."""
+    shared = features.get("containment", 0.0) * min(newcomer_ngrams, earlier_ngrams)
+    # (a limit above 1 turns the containment rule off: then only exact copies are duplicates, and they stay so)
+    if newcomer_ngrams <= 0 or shared / newcomer_ngrams >= min(1.0, params.duplicate_containment):
         return DUPLICATE
     return REWRITE if features.get("coverage_min", 0.0) >= params.rewrite_coverage else STORY
 

@@ -188,7 +188,7 @@ class Detector(StorySteps, DedupSteps):
                         only_added = not (batch_result.replaced or batch_result.metadata_updated)
                         self._recluster(new_keys if only_added else None)
                         for key in new_keys:
-                            record_decision(self.store, key, self.params)
+                            record_decision(self.store, key, self.params, lambda k: len(self._view(k).ngrams))
                         self.store.commit(snapshot)
                     if progress:
                         progress(len(batch))

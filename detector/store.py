@@ -454,10 +454,6 @@ class Store:
             found.setdefault(cluster, []).append(Summary(*summary))
         return found
 
-    def text_lengths(self, keys: list[int]) -> dict[int, int]:
-        """key -> the length of the document's text, in characters."""
-        return dict(self._rows_in("SELECT key, length(text) FROM documents WHERE key IN ({marks})", keys))
-
     def sentence_counts(self, keys: list[int]) -> dict[int, int]:
         """key -> how many sentences the document has."""
         return dict(self._rows_in("SELECT key, n_sentences FROM documents WHERE key IN ({marks})", keys))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from dataclasses import replace
 
 import pytest
@@ -217,14 +218,28 @@ def test_a_full_report_after_its_first_paragraph_is_not_its_duplicate_but_the_pa
     assert first.add(doc("flash", flash), policy="duplicate").relation == "duplicate"
 
 
-def test_a_newcomer_extends_an_earlier_text_when_it_is_too_long_to_be_its_light_edit():
+def test_a_newcomer_extends_an_earlier_text_when_too_little_of_it_is_in_that_text():
     from detector.dedup import decision_relation
 
     params = replace(PARAMS, duplicate_containment=0.75, rewrite_coverage=0.25)
-    assert decision_relation({"coverage_min": 0.1}, 100, 90, params) == "duplicate"  # a line or two added
-    assert decision_relation({"coverage_min": 0.1}, 100, 75, params) == "duplicate"
-    assert decision_relation({"coverage_min": 0.1}, 1000, 100, params) == "same_story"  # a full story after its flash
-    assert decision_relation({"coverage_min": 0.4}, 1000, 100, params) == "rewrite"
+    # the newcomer's own 3-grams in the earlier text: containment x min(n, m) / n
+    assert decision_relation({"containment": 1.0, "coverage_min": 0.1}, 100, 90, params) == "duplicate"
+    assert decision_relation({"containment": 1.0, "coverage_min": 0.1}, 100, 75, params) == "duplicate"
+    assert decision_relation({"containment": 0.9, "coverage_min": 0.1}, 100, 75, params) == "same_story"
+    assert decision_relation({"containment": 1.0, "coverage_min": 0.1}, 1000, 100, params) == "same_story"
+    assert decision_relation({"containment": 1.0, "coverage_min": 0.4}, 1000, 100, params) == "rewrite"
+    # no more 3-grams than the earlier text (reformatted, trimmed, repeated): the pair's duplicate stands
+    assert decision_relation({"containment": 0.8, "coverage_min": 0.0}, 90, 100, params) == "duplicate"
+
+
+def test_a_reformatted_or_repeated_copy_stays_a_duplicate_whatever_its_length_in_characters(detector_factory):
+    detector = detector_factory(params=PARAMS)
+    detector.add(doc("wire", FLOOD_WIRE))
+    edited = FLOOD_WIRE.replace("Wednesday", "Wednesday evening")
+    rewrapped = "\n".join("                " + line for line in textwrap.wrap(edited, 60))
+    for doc_id, text in (("rewrapped", rewrapped), ("twice", edited + "\n\n" + edited)):
+        decision = detector.add(doc(doc_id, text), policy="duplicate")
+        assert (decision.status, decision.relation) == ("duplicate", "duplicate"), doc_id
 
 
 def test_lineage_says_when_the_matched_text_is_gone(detector):
