@@ -56,13 +56,12 @@ def check_policy(policy: str) -> frozenset[str]:
     return POLICIES[policy]
 
 
-def record_decision(store: Store, key: int, params: ScoringParams | None = None,
-                    ngram_count: Callable[[int], int] | None = None) -> None:
+def record_decision(store: Store, key: int, params: ScoringParams, ngram_count: Callable[[int], int]) -> None:
     """Store the decision for a document just indexed and clustered: the earlier document of its own story that it
     is most closely related to, if any (a closer document that the clustering put in another story does not count,
-    so that decisions agree with the clusters). With `params` and `ngram_count` (key -> how many distinct word
-    3-grams the text has), a `duplicate` pair counts as the newcomer's duplicate only while enough of the newcomer
-    is in the earlier text (decision_relation)."""
+    so that decisions agree with the clusters). A `duplicate` pair counts as the newcomer's duplicate only while
+    enough of the newcomer is in the earlier text (decision_relation; `ngram_count`: key -> how many distinct word
+    3-grams the text has)."""
     # keys grow with every arrival (a replaced text gets a new key), so a smaller key arrived earlier
     rank = {relation: i for i, relation in enumerate(RELATIONS)}
     best = None
@@ -75,7 +74,7 @@ def record_decision(store: Store, key: int, params: ScoringParams | None = None,
         if other >= key:
             continue  # only documents that were there first
         relation = pair.relation
-        if relation == DUPLICATE and params is not None and ngram_count is not None:
+        if relation == DUPLICATE:
             relation = decision_relation(pair.features, ngram_count(key), ngram_count(other), params)
         option = (rank[relation], -pair.probability, other, pair, relation)
         best = option if best is None or option[:3] < best[:3] else best
