@@ -6,7 +6,8 @@ proposed as candidates count as 0) stays at or above the threshold. One article 
 stories therefore cannot chain them together, as plain connected components would. A document that average
 linkage leaves alone joins the group of its strongest pair when that pair alone says "same story" (a brief, or an
 excerpt of one report), unless that pair's other document is the strongest pair of other lone documents too (a
-roundup of several stories).
+roundup of several stories). Copies of one text (an exact copy, a syndicated version with a credit line) count as
+one document there: a copy arriving does not take an attached document out of its story.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import heapq
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from typing import Iterable
 
 from .documents import parse_published
 
@@ -89,48 +91,83 @@ def average_link(members: list[int], scores: dict[Pair, float], threshold: float
     return sorted((sorted(g) for g in group.values()), key=lambda g: g[0])
 
 
-def attach_singletons(groups: list[list[int]], scores: dict[Pair, float], attach: float) -> list[list[int]]:
-    """`groups` with every group of one document joined to the group of its strongest pair into a group of two
-    members or more (ties: the smaller key), when that pair scores at least `attach`. Average linkage can
-    leave a document alone although one of its pairs says "same story": a brief or a one-paragraph excerpt matches
-    one report closely and the rest of its story weakly, and the mean over the whole story stays under the grouping
-    threshold. A pair that says the same story then decides, as it does in the pair's report. Only groups that were
-    single before attaching move, and only into groups that were not, so no chain forms through a lone document and
-    the result does not depend on the order of the groups. A document that is the strongest pair of two or more
-    lone documents takes none of them: they would end in one story although average linkage kept them apart, which
-    is what a roundup or digest quoting several one-report stories looks like (each brief it quotes is contained in
-    it), not one story told again."""
-    size = {m: len(g) for g in groups for m in g}
-    best: dict[int, tuple[float, int]] = {}  # lone member -> (-score, partner) of its strongest pair to a real group
+def copy_units(copies: Iterable[Pair]) -> dict[int, int]:
+    """member -> the smallest member of its set of copies: the connected components of the `copies` pairs (texts
+    that each hold most of the other's wording; see Store.copy_pairs). Only members of a copy pair are keys."""
+    parent: dict[int, int] = {}
+
+    def find(n: int) -> int:
+        parent.setdefault(n, n)
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
+    for a, b in copies:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return {n: find(n) for n in parent}
+
+
+def _lone(group: list[int], unit: dict[int, int]) -> bool:
+    """A group of one document, or of copies of one text only."""
+    return len(group) == 1 or len({unit.get(m, m) for m in group}) == 1
+
+
+def attach_singletons(groups: list[list[int]], scores: dict[Pair, float], attach: float,
+                      copies: Iterable[Pair] = ()) -> list[list[int]]:
+    """`groups` with every lone group joined to the group of its strongest pair among the groups that are not lone,
+    when that pair scores at least `attach` (ties: the smaller key). A lone group is a single document, or copies of
+    one text only (`copies`: pairs of texts that each hold most of the other's wording, see copy_units): a copy of
+    a document says nothing new about which story it tells. Average linkage can leave a document alone although
+    one of its pairs says "same story": a brief or a one-paragraph excerpt matches one report closely and the rest
+    of its story weakly, and the mean over the whole story stays under the grouping threshold. A pair that says the
+    same story then decides, as it does in the pair's report. Only lone groups move, and only into groups that are
+    not, so no chain forms through a lone document and the result does not depend on the order of the groups. A
+    document that is the strongest pair of two or more lone groups takes none of them: they would end in one story
+    although average linkage kept them apart, which is what a roundup or digest quoting several one-report stories
+    looks like (each brief it quotes is contained in it), not one story told again."""
+    return _attach(groups, scores, attach, copy_units(copies))
+
+
+def _attach(groups: list[list[int]], scores: dict[Pair, float], attach: float, unit: dict[int, int]
+            ) -> list[list[int]]:
+    """attach_singletons, with the copy units worked out (copy_units)."""
+    lone = {n for n, g in enumerate(groups) if _lone(g, unit)}
+    index = {m: n for n, g in enumerate(groups) for m in g}
+    best: dict[int, tuple[float, int]] = {}  # lone group -> (-score, partner) of its strongest pair to a real group
     for (a, b), s in scores.items():
         if s < attach:
             continue
-        for lone, other in ((a, b), (b, a)):
-            if size.get(lone) == 1 and size.get(other, 0) > 1:
+        for member, other in ((a, b), (b, a)):
+            n, partner = index.get(member), index.get(other)
+            if n in lone and partner is not None and partner not in lone:
                 option = (-s, other)
-                if lone not in best or option < best[lone]:
-                    best[lone] = option
+                if n not in best or option < best[n]:
+                    best[n] = option
     takers = Counter(partner for _, partner in best.values())
-    best = {lone: option for lone, option in best.items() if takers[option[1]] == 1}
+    best = {n: option for n, option in best.items() if takers[option[1]] == 1}
     if not best:
         return groups
-    index = {m: n for n, g in enumerate(groups) for m in g}
     joined = [list(g) for g in groups]
-    for lone, (_, partner) in best.items():
-        joined[index[partner]].append(lone)
-        joined[index[lone]] = []
+    for n, (_, partner) in best.items():
+        joined[index[partner]].extend(groups[n])
+        joined[n] = []
     return sorted((sorted(g) for g in joined if g), key=lambda g: g[0])
 
 
 def without_attached(groups: list[list[int]], scores: dict[Pair, float], threshold: float,
-                     attach: float) -> list[list[int]]:
-    """`groups` (stories) with the members that attach_singletons put there taken out, each alone: grouping that
-    starts from stories taken whole then starts them alone again, so that a document attached while it was alone
-    can join reports of its own story that came since (or be attached again). They are found by grouping each
-    story's members again by average linkage over its own pairs, which gives back a story that average linkage
-    made: the members it leaves alone beside a core of two or more, with a pair of at least `attach` in the story,
-    are the attached ones. The rest stays whole (the union of the cores, with any member alone that has no such
-    pair), so no story is split otherwise. One pass over `scores` sorts them into stories."""
+                     attach: float, copies: Iterable[Pair] = ()) -> list[list[int]]:
+    """`groups` (stories) with the lone groups that attach_singletons put there taken out, each a group again:
+    grouping that starts from stories taken whole then starts them alone again, so that a document attached while
+    it was alone can join reports of its own story that came since (or be attached again). They are found by
+    grouping each story's members again by average linkage over its own pairs, which gives back a story that average
+    linkage made: the lone groups (a document, or copies of one text: see attach_singletons) it leaves beside a core
+    of two or more, with a pair of at least `attach` in the story, are the attached ones. The rest stays whole (the
+    union of the cores, with any lone group that has no such pair), so no story is split otherwise. One pass over
+    `scores` sorts them into stories."""
+    unit = copy_units(copies)
     group_of = {m: n for n, g in enumerate(groups) if len(g) >= 3 for m in g}
     own: dict[int, dict[Pair, float]] = {}
     for (a, b), s in scores.items():
@@ -144,24 +181,26 @@ def without_attached(groups: list[list[int]], scores: dict[Pair, float], thresho
             found.append(g)
             continue
         again = average_link(sorted(g), pairs, threshold)
-        alone = {h[0] for h in again if len(h) == 1}
+        alone = [h for h in again if _lone(h, unit)]
         if len(alone) == len(again):  # no core: not a story average linkage made here; kept as it is
             found.append(g)
             continue
         strong = {m for (a, b), s in pairs.items() if s >= attach for m in (a, b)}
-        loose = alone & strong
-        found.append([m for m in g if m not in loose])
-        found.extend([m] for m in g if m in loose)
+        loose = [h for h in alone if strong.intersection(h)]
+        out = {m for h in loose for m in h}
+        found.append([m for m in g if m not in out])
+        found.extend(loose)
     return found
 
 
 def story_groups(nodes: list[int], scores: dict[Pair, float], threshold: float,
-                 attach: float | None = None) -> list[list[int]]:
+                 attach: float | None = None, copies: Iterable[Pair] = ()) -> list[list[int]]:
     """Every node in exactly one group; `scores` maps (smaller key, larger key) to the pair's probability. Average-
     linkage groups inside each connected component of the pairs at or above `threshold`, then, with `attach`, lone
-    documents joined to the group of their strongest pair if it reaches `attach` (attach_singletons). A pair at or
-    above either value is an edge (as in Store.linked): average linkage gives the same groups in components joined
-    by pairs under `threshold`, and a lone document's strongest pair then lies in its component."""
+    documents (or copies of one text, `copies`) joined to the group of their strongest pair if it reaches `attach`
+    (attach_singletons). A pair at or above either value is an edge (as in Store.linked): average linkage gives the
+    same groups in components joined by pairs under `threshold`, and a lone document's strongest pair then lies in
+    its component (so does a copy pair, a duplicate: Scorer.link)."""
     edges = [pair for pair, s in scores.items() if s >= (threshold if attach is None else min(threshold, attach))]
     component_of: dict[int, int] = {}
     found = components(nodes, edges)
@@ -173,10 +212,11 @@ def story_groups(nodes: list[int], scores: dict[Pair, float], threshold: float,
         ca = component_of.get(a)
         if ca is not None and ca == component_of.get(b):
             inside[ca][(a, b)] = s
+    unit = copy_units(copies)
     groups: list[list[int]] = []
     for component, own in zip(found, inside):
         grouped = average_link(component, own, threshold)
-        groups.extend(grouped if attach is None else attach_singletons(grouped, own, attach))
+        groups.extend(grouped if attach is None else _attach(grouped, own, attach, unit))
     return sorted(groups, key=lambda g: g[0])
 
 

@@ -15,7 +15,7 @@ from rapidfuzz import fuzz
 
 from .config import Settings
 from .encoders import Encoder, TokenEncoder
-from .evidence import (PairEvidence, Terms, TermStats, align, containment, lead_cosine, quotations_of, specific_terms,
+from .evidence import (PairEvidence, Terms, TermStats, align, containments, lead_cosine, quotations_of, specific_terms,
                        term_overlap, word_ngrams)
 from .minhash import content_words, jaccard, shingles, signature
 from .sentences import split_sentences, words
@@ -105,14 +105,16 @@ def compare(a: TextView, b: TextView, *, align_threshold: float, stats: TermStat
     collection the texts belong to (`indexed`: which of the two are counted in it), to weight terms by rarity.
     `explain`: list the shared terms (for reports)."""
     sims = cosine_matrix(a.vectors, b.vectors) if len(a.vectors) and len(b.vectors) else None
+    shorter, longer = containments(a.ngrams, b.ngrams)
     return PairEvidence(
         jaccard=jaccard(a.signature, b.signature),
         doc_cosine=float(cosine_from_inner_product(np.float32(a.vector @ b.vector))),
         alignment=align(a.vectors, b.vectors, threshold=align_threshold, a_sentences=a.sentences,
                         b_sentences=b.sentences, explain=explain, sims=sims, a_quotes=a.quotes, b_quotes=b.quotes),
         terms=term_overlap(a.terms, b.terms, stats=stats, indexed=indexed, explain=explain),
-        containment=containment(a.ngrams, b.ngrams),
+        containment=shorter,
         lead_cosine=lead_cosine(a.vectors, b.vectors, sims=sims),
+        containment_longer=longer,
     )
 
 

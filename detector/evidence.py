@@ -417,12 +417,14 @@ def word_ngrams(sentences: list[str], size: int = NGRAM, tokens: list[list[str]]
     return set(map(" ".join, zip(*(folded[i:] for i in range(size)))))
 
 
-def containment(a: set[str], b: set[str]) -> float:
-    """Share of the smaller text's word n-grams found in the other (Broder's containment): near 1 when one text is
-    a copy of the other, or of a part of it."""
+def containments(a: set[str], b: set[str]) -> tuple[float, float]:
+    """The share of the smaller text's word n-grams found in the other (Broder's containment: near 1 when one text
+    is a copy of the other, or of a part of it), and the share of the larger text's (near 1 only when each is a copy
+    of the other: an excerpt's source holds much that the excerpt does not)."""
     if not a or not b:
-        return 0.0
-    return len(a & b) / min(len(a), len(b))
+        return 0.0, 0.0
+    shared = len(a & b)
+    return shared / min(len(a), len(b)), shared / max(len(a), len(b))
 
 
 @dataclass(frozen=True)
@@ -436,6 +438,8 @@ class PairEvidence:
     containment: float = 0.0
     #: the highest cosine between a lead sentence of A and one of B (see lead_cosine).
     lead_cosine: float = 0.0
+    #: the share of the larger text's word n-grams found in the other (containments).
+    containment_longer: float = 0.0
 
     def features(self) -> dict[str, float]:
         """The named numbers the score combines (see scoring.py and params.json)."""
@@ -447,5 +451,6 @@ class PairEvidence:
             "jaccard": self.jaccard,
             "term_cosine": self.terms.score,
             "containment": self.containment,
+            "containment_longer": self.containment_longer,
             "lead_cosine": self.lead_cosine,
         }

@@ -13,6 +13,7 @@ FEATURE_LABELS = {
     "jaccard": "MinHash Jaccard estimate",
     "term_cosine": "specific terms: names, places, numbers, dates",
     "containment": "word 3-grams of the shorter text in the other",
+    "containment_longer": "word 3-grams of the longer text in the other",
     "lead_cosine": "closest pair of lead sentences (first three)",
     "days_apart": "days between the published dates",
 }

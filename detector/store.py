@@ -624,6 +624,18 @@ class Store:
         return [row for row in self._rows_in("SELECT a_key, b_key, probability, relation FROM pairs "
                                              "WHERE a_key IN ({marks})", keys) if row[1] in wanted]
 
+    def copy_pairs(self, minimum: float, keys: list[int] | None = None) -> list[tuple[int, int]]:
+        """(a_key, b_key) of the pairs of copies: same normalised text, or a duplicate whose two texts each hold
+        at least `minimum` of the other's distinct word 3-grams (the feature containment_longer; pairs scored before
+        it was measured have none). With `keys`, only pairs of two of them."""
+        query = ("SELECT a_key, b_key FROM pairs WHERE relation = 'duplicate' AND (instr(sources, 'exact') > 0 OR "
+                 "json_extract(features, '$.containment_longer') >= ?)")
+        if keys is None:
+            return [(a, b) for a, b in self._db.execute(query, (minimum,))]
+        wanted = set(keys)
+        return [(a, b) for a, b in self._rows_in(query + " AND a_key IN ({marks})", keys, before=(minimum,))
+                if b in wanted]
+
     def linked_component(self, keys: list[int], grouping: float, same_story: float, *,
                          limit: int | None = None) -> set[int] | None:
         """The documents reachable from `keys` through edges of the story graph: pairs of one story (any relation

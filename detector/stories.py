@@ -42,6 +42,11 @@ class StorySteps:
         """Story-graph weights of pairs as stored: (a_key, b_key, probability, relation) rows."""
         return {(a, b): self.scorer.link(probability, relation) for a, b, probability, relation in rows}
 
+    def _copies(self, keys: list[int] | None = None) -> list[tuple[int, int]]:
+        """The pairs of copies (Store.copy_pairs) among `keys`, or all: each copy holds as much of the other as a
+        duplicate must of the shorter text (duplicate_containment)."""
+        return self.store.copy_pairs(self.params.duplicate_containment, keys)
+
     def _rescore_due(self) -> bool:
         texts = self._stats().documents
         return texts < RESCORE_EVERY_BATCH_BELOW or texts >= self.store.rescored_at() * RESCORE_GROWTH
@@ -103,7 +108,7 @@ class StorySteps:
         keys = [d.key for d in self.store.summaries()]
         scores = self._links()
         groups = story_clusters.story_groups(keys, scores, self.params.grouping_threshold,
-                                             attach=self.params.same_story_threshold)
+                                             attach=self.params.same_story_threshold, copies=self._copies())
         previous = self.store.cluster_map()
         for doc_id, cluster in self._inherited.items():
             doc = self.store.document(doc_id)
@@ -126,7 +131,7 @@ class StorySteps:
         members = sorted(members)
         scores = self._stored_links(self.store.pair_scores_among(members))
         groups = story_clusters.story_groups(members, scores, self.params.grouping_threshold,
-                                             attach=self.params.same_story_threshold)
+                                             attach=self.params.same_story_threshold, copies=self._copies(members))
         assignment = story_clusters.assign_ids(groups, self.store.clusters_of(members), self.store.next_cluster_number)
         self.store.update_clusters(assignment.cluster_of, assignment.merges, assignment.next_number)
 
@@ -145,10 +150,12 @@ class StorySteps:
         members = sorted({k for keys in stories.values() for k in keys} | set(reached))
         scores = self._stored_links(self.store.pair_scores_among(members))
         threshold, attach = self.params.grouping_threshold, self.params.same_story_threshold
-        start = story_clusters.without_attached([sorted(keys) for keys in stories.values()], scores, threshold, attach)
+        copies = self._copies(members)
+        start = story_clusters.without_attached([sorted(keys) for keys in stories.values()], scores, threshold, attach,
+                                                copies)
         start += [[k] for k in reached if k not in previous]
         groups = story_clusters.average_link(members, scores, threshold, start=start)
-        groups = story_clusters.attach_singletons(groups, scores, attach)
+        groups = story_clusters.attach_singletons(groups, scores, attach, copies)
         cluster_of = {key: cluster for cluster, keys in stories.items() for key in keys}
         assignment = story_clusters.assign_ids(groups, cluster_of, self.store.next_cluster_number)
         self.store.update_clusters(assignment.cluster_of, assignment.merges, assignment.next_number)

@@ -201,7 +201,7 @@ def test_query_file(runner, index, tmp_path):
     [match] = json.loads(result.stdout)
     assert (match["id"], match["verdict"], match["cluster"]) == ("chess", "same story", "s000001")
     assert set(match["features"]) == {"coverage_min", "coverage_max", "doc_cosine", "jaccard", "term_cosine",
-                                      "containment", "lead_cosine"}
+                                      "containment", "containment_longer", "lead_cosine"}
 
 
 def test_query_stdin(runner, index):

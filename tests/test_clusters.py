@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detector.clusters import (assign_ids, attach_singletons, average_link, components, format_cluster_id,
-                               story_groups, without_attached)
+from detector.clusters import (assign_ids, attach_singletons, average_link, components, copy_units,
+                               format_cluster_id, story_groups, without_attached)
 
 THRESHOLD = 0.5
 #: (n, scores): n nodes and a score in [0, 1] for some of their pairs (smaller key first).
@@ -92,12 +92,42 @@ def test_a_story_taken_whole_gives_back_the_documents_only_attaching_put_there()
     assert average_link([1, 2, 3, 4, 5], more, THRESHOLD, start=start) == [[1, 2, 3], [4, 5]]
 
 
-def story_by_story(stories, added, scores, threshold, attach):
+def test_copies_of_one_text_attach_together_as_one_lone_document():
+    # 4 was attached to the story {1, 2, 3} through its pair with 1; then 5 arrives, a copy of 4 (a credit line more)
+    scores = {(1, 2): 0.9, (1, 3): 0.9, (2, 3): 0.9, (1, 4): 0.8, (4, 5): 0.99, (1, 5): 0.8}
+    before = {pair: s for pair, s in scores.items() if 5 not in pair}
+    assert story_groups([1, 2, 3, 4], before, THRESHOLD, attach=0.5) == [[1, 2, 3, 4]]
+    assert story_groups([1, 2, 3, 4, 5], scores, THRESHOLD, attach=0.5) == [[1, 2, 3], [4, 5]]  # a story of its own
+    assert story_groups([1, 2, 3, 4, 5], scores, THRESHOLD, attach=0.5, copies=[(4, 5)]) == [[1, 2, 3, 4, 5]]
+    # two copies alone are no story to attach to: a lone document beside them stays alone, as beside one document
+    assert attach_singletons([[1, 2], [3]], {(1, 2): 0.99, (2, 3): 0.8}, 0.5, copies=[(1, 2)]) == [[1, 2], [3]]
+    # a roundup that is the strongest pair of a lone document and of two copies of another brief takes neither
+    assert attach_singletons([[10, 11, 12], [13], [14, 15]], {(10, 13): 0.9, (10, 14): 0.9, (14, 15): 1.0}, 0.5,
+                             copies=[(14, 15)]) == [[10, 11, 12], [13], [14, 15]]
+    # a group of copies and of another document is a story like any other
+    assert attach_singletons([[1, 2, 3], [4]], {(1, 2): 0.99, (1, 3): 0.7, (3, 4): 0.8}, 0.5,
+                             copies=[(1, 2)]) == [[1, 2, 3, 4]]
+
+
+def test_copy_units_are_the_components_of_copy_pairs():
+    assert copy_units([(3, 5), (5, 8), (1, 2)]) == {1: 1, 2: 1, 3: 3, 5: 3, 8: 3}
+    assert copy_units([]) == {}
+
+
+def test_a_story_taken_whole_gives_back_copies_attached_together():
+    scores = {(1, 2): 0.9, (1, 3): 0.9, (2, 3): 0.9, (1, 4): 0.8, (4, 5): 0.99, (1, 5): 0.8}
+    assert without_attached([[1, 2, 3, 4, 5]], scores, THRESHOLD, 0.5, copies=[(4, 5)]) == [[1, 2, 3], [4, 5]]
+    assert story_by_story([[1, 2, 3, 4, 5]], [], scores, THRESHOLD, 0.5, copies=[(4, 5)]) == [[1, 2, 3, 4, 5]]
+    # not copies: the two are a story of their own that average linkage made, and stay in it
+    assert without_attached([[1, 2, 3], [4, 5]], scores, THRESHOLD, 0.5) == [[1, 2, 3], [4, 5]]
+
+
+def story_by_story(stories, added, scores, threshold, attach, copies=()):
     """Grouping as the story-by-story path does it: the stories taken whole (attached members alone), the added
     documents alone."""
-    start = without_attached(stories, scores, threshold, attach) + [[k] for k in added]
+    start = without_attached(stories, scores, threshold, attach, copies) + [[k] for k in added]
     members = sorted(m for g in start for m in g)
-    return attach_singletons(average_link(members, scores, threshold, start=start), scores, attach)
+    return attach_singletons(average_link(members, scores, threshold, start=start), scores, attach, copies)
 
 
 def test_a_member_that_average_linkage_took_in_is_not_taken_out():
@@ -127,6 +157,17 @@ def test_stories_taken_whole_with_nothing_added_stay_as_they_are(graph, threshol
     n, scores = graph
     stories = story_groups(list(range(n)), scores, threshold, attach=0.5)
     assert story_by_story(stories, [], scores, threshold, 0.5) == stories
+
+
+@settings(max_examples=300, deadline=None)
+@given(GRAPHS, st.sampled_from([0.35, 0.4, 0.5]), st.data())
+def test_stories_with_copies_taken_whole_with_nothing_added_stay_as_they_are(graph, threshold, data):
+    n, scores = graph
+    strong = sorted(pair for pair, s in scores.items() if s >= 0.5)  # copies are duplicates: pairs of one story
+    copies = data.draw(st.lists(st.sampled_from(strong), unique=True) if strong else st.just([]))
+    stories = story_groups(list(range(n)), scores, threshold, attach=0.5, copies=copies)
+    assert sorted(m for g in stories for m in g) == list(range(n))
+    assert story_by_story(stories, [], scores, threshold, 0.5, copies) == stories
 
 
 @settings(max_examples=200, deadline=None)

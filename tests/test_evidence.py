@@ -186,7 +186,7 @@ def evidence(a: str, b: str):
 def test_compare_identical_texts():
     assert evidence(FLOOD_WIRE, FLOOD_WIRE).features() == pytest.approx(
         {"coverage_min": 1.0, "coverage_max": 1.0, "doc_cosine": 1.0, "jaccard": 1.0, "term_cosine": 1.0,
-         "containment": 1.0, "lead_cosine": 1.0})
+         "containment": 1.0, "containment_longer": 1.0, "lead_cosine": 1.0})
 
 
 def test_compare_rewrite_scores_above_other_event_and_unrelated():

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from detector import Detector, SentenceTransformerEncoder, read_paths
+from detector import Detector, Document, SentenceTransformerEncoder, read_paths
 from detector.cli import cli
 
 pytestmark = pytest.mark.model
@@ -49,6 +49,21 @@ def test_seed_clusters_match_the_expected_stories(seed_detector, seeds_dir):
     expected = json.loads((seeds_dir / "expected_clusters.json").read_text(encoding="utf-8"))["clusters"]
     assert expected == [["000", "001", "002", "003"], ["004"]]
     assert prefixes(c.members for c in seed_detector.clusters()) == expected
+
+
+def test_an_excerpt_that_joined_the_seed_story_stays_there_when_a_copy_of_it_arrives(real_encoder, seeds_dir,
+                                                                                      tmp_path):
+    # one paragraph of 002 (one sentence): the story's mean leaves it alone, its pair with 001 says "same story"
+    [excerpt] = [line for line in (seeds_dir / "002_dcb24eba52aa9a74.txt").read_text(encoding="utf-8").splitlines()
+                 if "conveyed this strategic update" in line]
+    with Detector.open(tmp_path / "index", encoder=real_encoder, create=True) as detector:
+        detector.index([*read_paths([seeds_dir]), Document(id="excerpt", text=excerpt)])
+        story = [["000", "001", "002", "003", "exc"], ["004"]]
+        assert prefixes(c.members for c in detector.clusters()) == story
+        # a copy of it does not make the two a story of their own beside the seed story
+        detector.index([Document(id="copy", text=excerpt + " (Reuters)")])
+        assert prefixes(c.members for c in detector.clusters()) == [["000", "001", "002", "003", "cop", "exc"],
+                                                                    ["004"]]
 
 
 def test_rewrites_000_and_002_are_the_same_story(seed_detector):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -507,3 +508,26 @@ def test_a_report_weighs_terms_by_what_another_process_committed_since(built_ind
     after = reader.report("wire", "rewrite").features["term_cosine"]
     assert after < before  # Paiporta and Mazón are no longer rare in the index
     assert after == detector_factory(create=False).report("wire", "rewrite").features["term_cosine"]
+
+
+# ---- pairs of copies ----------------------------------------------------------------------------------------------
+
+
+def test_copy_pairs_are_copies_each_way_not_excerpts(detector_factory):
+    detector = detector_factory(params=replace(TEST_PARAMS, duplicate_containment=0.8))
+    store = detector.store
+    credited = FLOOD_WIRE + "\nReporting by a correspondent in Valencia."
+    excerpt = FLOOD_WIRE.split("\n")[0]
+    detector.index([doc("wire", FLOOD_WIRE), doc("credited", credited), doc("exact", FLOOD_WIRE.upper()),
+                    doc("excerpt", excerpt), doc("rewrite", FLOOD_REWRITE)])
+    key = {i: store.document(i).key for i in ("wire", "credited", "exact", "excerpt", "rewrite")}
+    relation = {(p.a_key, p.b_key): p.relation for p in store.all_pairs()}
+    wire_excerpt = tuple(sorted((key["wire"], key["excerpt"])))
+    assert relation[wire_excerpt] == "duplicate"  # the excerpt is all in the wire report, but not the other way
+    minimum = detector.params.duplicate_containment
+    copies = {tuple(sorted(pair)) for pair in store.copy_pairs(minimum)}
+    named = {tuple(sorted((key[a], key[b]))) for a, b in
+             (("wire", "credited"), ("wire", "exact"), ("credited", "exact"))}
+    assert copies == named
+    assert set(store.copy_pairs(minimum, [key["wire"], key["exact"], key["excerpt"]])) == {
+        tuple(sorted((key["wire"], key["exact"])))}
