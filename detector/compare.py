@@ -15,8 +15,8 @@ from rapidfuzz import fuzz
 
 from .config import Settings
 from .encoders import Encoder, TokenEncoder
-from .evidence import (PairEvidence, Terms, TermStats, align, containments, lead_cosine, quotations_of, specific_terms,
-                       term_overlap, word_ngrams)
+from .evidence import (PairEvidence, Terms, TermStats, align, containments, lead_cosine, quotations_of,
+                       sentence_hashes, specific_terms, term_overlap, word_ngrams)
 from .minhash import content_words, jaccard, shingles, signature
 from .sentences import split_sentences, words
 from .vectors import as_stored, cosine_from_inner_product, cosine_matrix, document_vector
@@ -37,6 +37,7 @@ class TextView:
     _terms: Terms | None = field(default=None, repr=False)
     _ngrams: set[str] | None = field(default=None, repr=False)
     _quotes: list[tuple[int, str]] | None = field(default=None, repr=False)
+    _sentence_hashes: list[int] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.vector = document_vector(self.vectors, self.common_directions)
@@ -56,6 +57,12 @@ class TextView:
         if self._quotes is None:
             self._quotes = quotations_of(self.sentences)
         return self._quotes
+
+    @property
+    def sentence_hashes(self) -> list[int]:
+        if self._sentence_hashes is None:
+            self._sentence_hashes = sentence_hashes(self.sentences)
+        return self._sentence_hashes
 
     @property
     def ngrams(self) -> set[str]:

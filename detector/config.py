@@ -48,6 +48,8 @@ class Profile:
     full_neighbor_min_cosine: float | None = None
     #: Settings.rare_terms of its new indexes (0: no rare-term candidates).
     rare_terms: int = 0
+    #: Settings.shared_sentences of its new indexes.
+    shared_sentences: bool = True
 
 
 # The neighbour floors keep 95% of the same-event pairs of NewsWCL50 briefs (articles cut to their first 2, 3 or 5
@@ -190,8 +192,15 @@ class Settings:
     #: index. Independent reports of one event repeat its names where MinHash sees a reworded text and the vectors
     #: of a static model put them apart (figures in the README).
     rare_terms: int = 0
-    #: a term held by more distinct texts than this is no longer rare (its list of holders is dropped for good).
+    #: a term held by more distinct texts than this is no longer rare (its list of holders is dropped for good);
+    #: likewise a sentence for shared_sentences.
     rare_term_texts: int = 10
+    #: documents of which at least half of the shorter one's sentences are in the other word for word are
+    #: candidates (an excerpt and its source, a brief and the roundup that quotes it), whatever the MinHash Jaccard
+    #: and the document vectors of two texts of very different lengths say. Only sentences held by at most
+    #: rare_term_texts distinct texts count (others are boilerplate). False in an index made before there were
+    #: such candidates (its database has no lists of them).
+    shared_sentences: bool = True
 
     def __post_init__(self) -> None:
         profile(self.profile)
@@ -215,6 +224,8 @@ class Settings:
             raise ValueError(f"rare_terms={self.rare_terms} must be 0 (off) or more")
         if self.rare_term_texts < 1:
             raise ValueError(f"rare_term_texts={self.rare_term_texts} must be 1 or more")
+        if not isinstance(self.shared_sentences, bool):
+            raise ValueError(f"shared_sentences={self.shared_sentences!r} must be true or false")
         if self.common_direction is not None:
             object.__setattr__(self, "common_direction", tuple(float(x) for x in self.common_direction))
             norm = sum(x * x for x in self.common_direction) ** 0.5
@@ -258,7 +269,8 @@ class Settings:
         return cls(model=model or chosen.model, profile=name, splitter=chosen.splitter,
                    neighbor_min_cosine=chosen.neighbor_min_cosine,
                    full_neighbor_min_cosine=chosen.full_neighbor_min_cosine, common_direction=direction,
-                   common_components=components, rare_terms=chosen.rare_terms)
+                   common_components=components, rare_terms=chosen.rare_terms,
+                   shared_sentences=chosen.shared_sentences)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -274,4 +286,6 @@ class Settings:
         known = {k: raw[k] for k in cls.__dataclass_fields__ if k in raw}
         if "full_neighbor_min_cosine" not in raw:  # an index made before there were two floors keeps its one
             known["full_neighbor_min_cosine"] = None
+        if "shared_sentences" not in raw:  # nor lists of the texts that hold each sentence
+            known["shared_sentences"] = False
         return cls(**known)

@@ -28,9 +28,9 @@ from .errors import IncompatibleIndexError, IndexExistsError, IndexFolderError, 
 from .cache import BoundedCache
 from .compare import TextView, compare
 from .dedup import DedupSteps, record_decision
-from .stories import EMBEDDING, EXACT, MINHASH, RARE_TERMS, StorySteps, with_days_apart
-from .evidence import (PairEvidence, Terms, TermStats, quotations_of, rare_name_terms, specific_terms,
-                       word_ngrams)
+from .stories import EMBEDDING, EXACT, MINHASH, RARE_TERMS, SENTENCES, StorySteps, with_days_apart
+from .evidence import (PairEvidence, Terms, TermStats, quotations_of, rare_name_terms, sentence_hashes,
+                       specific_terms, word_ngrams)
 from .minhash import shingles, signature, signature_from_bytes, signature_to_bytes
 from .parallel import MIN_TEXTS_PER_PROCESS, Worker, fork_map
 from .results import AlignedSentences, Cluster, IndexResult, Match, PairReport, RemoveResult
@@ -303,14 +303,16 @@ class Detector(StorySteps, DedupSteps):
         new_keys: list[int] = []
         exact_pairs: list[tuple[int, int]] = []
         by_hash: dict[str, int] = {}
-        holding = self.settings.rare_term_texts if self.settings.rare_terms else 0  # see Store.holders
+        settings = self.settings
+        holding = settings.rare_term_texts if settings.rare_terms or settings.shared_sentences else 0  # Store.holders
         for i, (doc, seq) in enumerate(todo):
             digest = doc.content_hash
             original = by_hash.get(digest, indexed.get(digest))
             sig = signature_from_bytes(prepared[i].signature)
             if i in vectors:
                 view = TextView(sentences[i], as_stored(vectors[i]), sig, self._directions, _terms=prepared[i].terms,
-                                _ngrams=prepared[i].ngrams, _quotes=prepared[i].quotes)
+                                _ngrams=prepared[i].ngrams, _quotes=prepared[i].quotes,
+                                _sentence_hashes=prepared[i].sentence_hashes)
             else:  # exact duplicate of an indexed document: reuse its sentences and vectors, no model run
                 view = TextView(self._view(original).sentences, self._view(original).vectors, sig, self._directions)
             texts, vecs = view.sentences, view.vectors
@@ -320,7 +322,9 @@ class Detector(StorySteps, DedupSteps):
                                           sentence_vectors=matrix_to_bytes(vecs), vector=vector_to_bytes(view.vector),
                                           seq=seq, new_text=original is None, rare_term_texts=holding,
                                           held_terms=rare_name_terms(view.terms.counts, RARE_TERM_MIN_WEIGHT)
-                                          if holding and original is None else ())
+                                          if settings.rare_terms and original is None else (),
+                                          held_sentences=view.sentence_hashes
+                                          if settings.shared_sentences and original is None else ())
             self._term_stats = None
             snapshot.add(key, view.vector, sig)
             self._views[key] = view
@@ -362,7 +366,7 @@ class Detector(StorySteps, DedupSteps):
 
     def _forget(self, key: int, snapshot: Snapshot) -> None:
         self._term_stats = None
-        self.store.delete_document(key)
+        self.store.delete_document(key, self._view(key).sentence_hashes if self.settings.shared_sentences else ())
         snapshot.remove(key)
         self._views.pop(key, None)
         self._terms_cache.pop(key, None)
@@ -393,7 +397,24 @@ class Detector(StorySteps, DedupSteps):
                 note(key, other, EMBEDDING)
         for key, other in self._sharing_rare_terms(new_keys, views):
             note(key, other, RARE_TERMS)
+        for key, other in self._sharing_sentences(new_keys, views):
+            note(key, other, SENTENCES)
         return found
+
+    def _sharing_sentences(self, keys: list[int], views: list[TextView]) -> list[tuple[int, int]]:
+        """(key, other) where at least half of the sentences of the shorter of the view of `key` and the indexed
+        document `other` are in the other word for word (Settings.shared_sentences: the sentences of at least
+        NGRAM words that at most rare_term_texts texts hold count); `key` -1 for a text that is not indexed."""
+        if not self.settings.shared_sentences:
+            return []
+        held = self.store.sentence_holders(sorted({h for view in views for h in view.sentence_hashes}))
+        found = []
+        for key, view in zip(keys, views):
+            shared = Counter(holder for h in view.sentence_hashes for holder in held.get(h, ()))
+            found += [(key, other) for (other, length), n in shared.items()
+                      if 2 * n >= min(len(view.sentences), length)]
+        copies = self.store.copies_of(sorted({other for _, other in found}))  # the table names one copy a text
+        return [(key, copy) for key, other in found for copy in copies.get(other, ()) if copy != key]
 
     def _sharing_rare_terms(self, keys: list[int], views: list[TextView]) -> list[tuple[int, int]]:
         """(key, other) where the view of `key` and the indexed document `other` share at least rare_terms rare
@@ -511,6 +532,8 @@ class Detector(StorySteps, DedupSteps):
             sources.setdefault(key, set()).add(EMBEDDING)
         for _, key in self._sharing_rare_terms([-1], [query]):
             sources.setdefault(key, set()).add(RARE_TERMS)
+        for _, key in self._sharing_sentences([-1], [query]):
+            sources.setdefault(key, set()).add(SENTENCES)
         docs = self.store.documents_by_key(sorted(sources))
         cluster_of = self.store.clusters_of(sorted(sources))  # the matches' clusters only, not the whole map
         matches = []
@@ -625,13 +648,14 @@ class _Ahead:
 @dataclass(frozen=True)
 class _Prepared:
     """What indexing needs of a text before the encoder: its MinHash signature (bytes), and for a new text its
-    sentences, specific terms, word n-grams and quotations."""
+    sentences, specific terms, word n-grams, quotations and (with shared_sentences) sentence hashes."""
 
     signature: bytes
     sentences: list[str] | None = None
     terms: Terms | None = None
     ngrams: set[str] | None = None
     quotes: list[tuple[int, str]] | None = None
+    sentence_hashes: list[int] | None = None
 
 
 def _prepare_texts(settings: Settings, texts: list[str]) -> list[_Prepared]:
@@ -645,6 +669,7 @@ def _prepare_text(settings: Settings, item: tuple[str, bool]) -> _Prepared:
     if not new:
         return _Prepared(sig)
     sentences = split_sentences(text, settings.splitter)
-    tokens = [words(sentence) for sentence in sentences]  # once, for both terms and n-grams
+    tokens = [words(sentence) for sentence in sentences]  # once, for terms, n-grams and sentence hashes
+    hashes = sentence_hashes(sentences, tokens) if settings.shared_sentences else None
     return _Prepared(sig, sentences, specific_terms(sentences, tokens), word_ngrams(sentences, tokens=tokens),
-                     quotations_of(sentences))
+                     quotations_of(sentences), hashes)

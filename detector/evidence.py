@@ -3,6 +3,7 @@ tolerance for spelling and transliteration variants and weighted by how rare the
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from dataclasses import dataclass, field
@@ -415,6 +416,21 @@ def word_ngrams(sentences: list[str], size: int = NGRAM, tokens: list[list[str]]
     if len(folded) < size:
         return {" ".join(folded)} if folded else set()
     return set(map(" ".join, zip(*(folded[i:] for i in range(size)))))
+
+
+def sentence_hashes(sentences: list[str], tokens: list[list[str]] | None = None) -> list[int]:
+    """A stable 64-bit hash of each distinct sentence of at least NGRAM words, its words folded and joined by
+    spaces (so that case, quotes, dashes and spacing do not count), in order: what two texts that share a sentence
+    word for word have in common. `tokens`: words() of each sentence, if already known."""
+    found: dict[int, None] = {}
+    for n, sentence in enumerate(sentences):
+        sentence_words = words(sentence) if tokens is None else tokens[n]
+        if len(sentence_words) < NGRAM:
+            continue
+        folded = " ".join(sentence_words).lower() if sentence.isascii() else " ".join(map(fold, sentence_words))
+        digest = hashlib.blake2b(folded.encode("utf-8"), digest_size=8).digest()
+        found.setdefault(int.from_bytes(digest, "little", signed=True))  # SQLite's integers are signed 64-bit
+    return list(found)
 
 
 def containments(a: set[str], b: set[str]) -> tuple[float, float]:

@@ -54,6 +54,9 @@ CREATE TABLE IF NOT EXISTS decisions (
 -- index's rare_term_texts, which (the keys of one document of each text, space-separated; NULL once more have held
 -- it). An index made before holders were kept has no such column.
 CREATE TABLE IF NOT EXISTS term_df (term TEXT PRIMARY KEY, df INTEGER NOT NULL, holders TEXT);
+-- for an index with shared_sentences: how many distinct texts hold each sentence (evidence.sentence_hashes), and,
+-- while that is at most rare_term_texts, which (as term_df.holders; NULL once more have held it)
+CREATE TABLE IF NOT EXISTS sentence_holders (hash INTEGER PRIMARY KEY, texts INTEGER NOT NULL, holders TEXT);
 """
 
 

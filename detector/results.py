@@ -59,7 +59,7 @@ class PairReport:
     #: duplicate, rewrite, same_story or different
     relation: str
     features: dict[str, float]
-    #: "exact", "minhash", "embedding", "rare_terms"; empty when no candidate source proposed the pair.
+    #: "exact", "minhash", "embedding", "rare_terms", "sentences"; empty when no candidate source proposed the pair.
     sources: list[str]
     aligned: list[AlignedSentences]
     shared_terms: list[str]

@@ -480,11 +480,12 @@ class Store:
                      published: str | None, signature: bytes, terms: dict[str, Any], sentences: list[str],
                      sentence_vectors: bytes, vector: bytes, seq: int | None = None,
                      new_text: bool | None = None, rare_term_texts: int = 0,
-                     held_terms: Collection[str] = ()) -> int:
+                     held_terms: Collection[str] = (), held_sentences: Collection[int] = ()) -> int:
         """Insert a document; `terms` is {"counts": {term: n}, "spelling": {term: first spelling}}; the vectors
         as vectors.py writes them. `new_text`: whether no indexed document has this text yet (None: look it up).
         `held_terms`: those of its terms whose holders are kept while at most `rare_term_texts` texts hold them (see
-        holders()); the same term must always be given or never."""
+        holders()); the same term must always be given or never. `held_sentences`: the hashes of its sentences
+        (evidence.sentence_hashes), kept likewise (sentence_holders())."""
         if seq is None:
             seq = int(self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM documents").fetchone()[0])
         if new_text is None:
@@ -507,6 +508,13 @@ class Store:
                     "df = df + 1, holders = CASE WHEN holders IS NULL OR df >= ? THEN NULL "
                     "ELSE holders || ' ' || ? END",
                     [(t, str(key), rare_term_texts, str(key)) for t in terms["counts"] if t in held])
+            if held_sentences and rare_term_texts:
+                holder = f"{key}:{len(sentences)}"  # with its length, which decides whether it is a candidate
+                self._db.executemany(
+                    "INSERT INTO sentence_holders (hash, texts, holders) VALUES (?, 1, ?) ON CONFLICT(hash) DO "
+                    "UPDATE SET texts = texts + 1, holders = CASE WHEN holders IS NULL OR texts >= ? THEN NULL "
+                    "ELSE holders || ' ' || ? END",
+                    [(h, holder, rare_term_texts, holder) for h in held_sentences])
             if self._df is not None:
                 generation, texts, df = self._df
                 for t in terms["counts"]:
@@ -522,12 +530,32 @@ class Store:
         left out."""
         if not self.keeps_holders:
             return {}
-        held = self._held(terms)
+        return self._with_copies(self._held(terms))
+
+    def sentence_holders(self, hashes: list[int]) -> dict[int, list[tuple[int, int]]]:
+        """sentence hash -> (key, sentences) of the texts holding it, one document of each text (copies_of()
+        gives the others), for those of `hashes` still held by at most the rare_term_texts add_document was given,
+        ever."""
+        found = {}
+        for h, holders in self._rows_in("SELECT hash, holders FROM sentence_holders WHERE holders IS NOT NULL AND "
+                                        "hash IN ({marks})", hashes):
+            found[h] = [(int(key), int(n)) for key, _, n in (holder.partition(":") for holder in holders.split())]
+        return found
+
+    def copies_of(self, keys: list[int]) -> dict[int, list[int]]:
+        """key -> every document with its text (the same content hash; itself included), in key order, for the
+        `keys` still indexed."""
         copies: dict[int, list[int]] = {}
         for key, copy in self._rows_in("SELECT h.key, d.key FROM documents h JOIN documents d "
-                                       "ON d.content_hash = h.content_hash WHERE h.key IN ({marks})",
-                                       sorted({k for keys in held.values() for k in keys})):
+                                       "ON d.content_hash = h.content_hash WHERE h.key IN ({marks}) ORDER BY d.key",
+                                       keys):
             copies.setdefault(key, []).append(copy)
+        return copies
+
+    def _with_copies(self, held: dict) -> dict:
+        """`held` (anything -> keys, one a text) with every copy of each text, in key order, keys no longer indexed
+        left out, and entries left with none dropped."""
+        copies = self.copies_of(sorted({k for keys in held.values() for k in keys}))
         found = {term: sorted(copy for k in keys for copy in copies.get(k, ())) for term, keys in held.items()}
         return {term: keys for term, keys in found.items() if keys}
 
@@ -555,8 +583,8 @@ class Store:
         self._db.execute("UPDATE documents SET metadata = ?, published = ? WHERE key = ?",
                          (json.dumps(metadata, ensure_ascii=False), published, key))
 
-    def delete_document(self, key: int) -> None:
-        """Delete a document with its pairs, cluster and decision."""
+    def delete_document(self, key: int, held_sentences: Collection[int] = ()) -> None:
+        """Delete a document with its pairs, cluster and decision. `held_sentences`: what add_document was given."""
         row = self._db.execute("SELECT content_hash, terms FROM documents WHERE key = ?", (key,)).fetchone()
         if row is not None:
             other = self._db.execute("SELECT MIN(key) FROM documents WHERE content_hash = ? AND key != ?",
@@ -564,6 +592,12 @@ class Store:
             terms = list(json.loads(row[1]).get("counts", {}))
             if self.keeps_holders:  # the text is held by `other` now, or by none
                 self._pass_on_holding(terms, key, other)
+            if held_sentences:
+                self._pass_on_sentences(list(held_sentences), key, other)
+                if other is None:
+                    rows = [(h,) for h in held_sentences]
+                    self._db.executemany("UPDATE sentence_holders SET texts = texts - 1 WHERE hash = ?", rows)
+                    self._db.executemany("DELETE FROM sentence_holders WHERE hash = ? AND texts <= 0", rows)
             if other is None:
                 self._db.executemany("UPDATE term_df SET df = df - 1 WHERE term = ?", [(t,) for t in terms])
                 self._db.executemany("DELETE FROM term_df WHERE term = ? AND df <= 0", [(t,) for t in terms])
@@ -587,6 +621,12 @@ class Store:
         changed = [(" ".join(str(heir if k == key else k) for k in keys if k != key or heir is not None), term)
                    for term, keys in self._held(terms).items() if key in keys]
         self._db.executemany("UPDATE term_df SET holders = ? WHERE term = ?", changed)
+
+    def _pass_on_sentences(self, hashes: list[int], key: int, heir: int | None) -> None:
+        """As _pass_on_holding, for sentence_holders (the heir, a copy, has the same sentences)."""
+        changed = [(" ".join(f"{heir if k == key else k}:{n}" for k, n in holders if k != key or heir is not None),
+                    h) for h, holders in self.sentence_holders(hashes).items() if any(k == key for k, _ in holders)]
+        self._db.executemany("UPDATE sentence_holders SET holders = ? WHERE hash = ?", changed)
 
     def count_sentences(self) -> int:
         return int(self._db.execute("SELECT COALESCE(SUM(n_sentences), 0) FROM documents").fetchone()[0])

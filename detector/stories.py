@@ -12,8 +12,8 @@ from .parallel import fork_map
 from .records import StoredPair
 
 #: where a candidate pair came from: the same normalised text, the MinHash LSH, the nearest document vectors, rare
-#: specific terms both hold (Settings.rare_terms).
-EXACT, MINHASH, EMBEDDING, RARE_TERMS = "exact", "minhash", "embedding", "rare_terms"
+#: specific terms both hold (Settings.rare_terms), sentences both hold word for word (Settings.shared_sentences).
+EXACT, MINHASH, EMBEDDING, RARE_TERMS, SENTENCES = "exact", "minhash", "embedding", "rare_terms", "sentences"
 #: every candidate pair is rescored at each batch while the index holds fewer texts than this; beyond, whenever
 #: the number of texts has grown by this factor since the last rescoring (term rarity then moves little).
 RESCORE_EVERY_BATCH_BELOW = 2_000

@@ -717,7 +717,7 @@ def test_exact_duplicates_within_one_batch_are_encoded_once(detector_factory, fa
     result = detector.index([doc("a", FLOOD_WIRE), doc("b", FLOOD_WIRE + "\n"), doc("c", CHESS)])
     assert result.exact_duplicates == [("b", "a")]
     assert result.sentences_encoded == len(split_sentences(FLOOD_WIRE)) + len(split_sentences(CHESS))
-    assert detector.report("a", "b").sources == ["embedding", "exact", "minhash", "rare_terms"]
+    assert detector.report("a", "b").sources == ["embedding", "exact", "minhash", "rare_terms", "sentences"]
     assert cluster_sets(detector) == {frozenset({"a", "b"}), frozenset({"c"})}
 
 
@@ -938,7 +938,7 @@ def _rare_terms_only(tmp_path, **changes):
     from detector import Detector
     from conftest import TEST_SETTINGS
 
-    settings = replace(TEST_SETTINGS, neighbors=0, lsh_threshold=0.9, **changes)
+    settings = replace(TEST_SETTINGS, neighbors=0, lsh_threshold=0.9, shared_sentences=False, **changes)
     return Detector.open(tmp_path / "index", encoder=FakeEncoder(), settings=settings, params=TEST_PARAMS)
 
 
@@ -990,3 +990,85 @@ def test_a_term_held_by_more_texts_than_rare_term_texts_proposes_nothing_any_mor
         assert [p for p in ((key["dam"], key["third"]), (key["dam"], key["fourth"]), (key["third"], key["fourth"]))
                 if detector.store.pair(*p) is not None] == []
         assert detector.store.holders(["kakhovka", "kherson"]) == {}
+
+
+# ---- shared sentences: the fourth candidate source ----------------------------------------------------------------
+
+WIRE_SENTENCES = split_sentences(FLOOD_WIRE)
+
+
+def _sentences_only(tmp_path, **changes):
+    """A Detector whose only candidate source is shared sentences."""
+    from detector import Detector
+    from conftest import TEST_SETTINGS
+
+    settings = replace(TEST_SETTINGS, neighbors=0, lsh_threshold=0.9, rare_terms=0, **changes)
+    return Detector.open(tmp_path / "index", encoder=FakeEncoder(), settings=settings, params=TEST_PARAMS)
+
+
+def test_an_excerpt_and_its_source_are_candidates_in_either_order(tmp_path):
+    excerpt = WIRE_SENTENCES[3].upper()  # word for word, whatever the case
+    with _sentences_only(tmp_path) as detector:
+        detector.index([doc("wire", FLOOD_WIRE)])
+        detector.index([doc("excerpt", excerpt), doc("chess", CHESS)])
+        detector.index([doc("wire again", FLOOD_WIRE + "\nMore rain is forecast for the weekend.")])  # after it
+        key = {i: detector.store.document(i).key for i in ("wire", "excerpt", "chess", "wire again")}
+        assert detector.store.pair(key["wire"], key["excerpt"]).sources == ["sentences"]
+        assert detector.store.pair(key["excerpt"], key["wire again"]).sources == ["sentences"]
+        assert detector.store.pair(key["wire"], key["chess"]) is None
+        # (a query always compares its `top` nearest documents too)
+        found = {m.id for m in detector.query(excerpt, top=5) if "sentences" in m.sources}
+        assert found == {"wire", "excerpt", "wire again"}
+
+
+def test_one_sentence_in_common_is_not_enough_between_longer_texts(tmp_path):
+    # half of the shorter text's sentences must be in the other: one of five is a coincidence (or a stock phrase)
+    other = FLOOD_OTHER_EVENT.split("\n")
+    with _sentences_only(tmp_path) as detector:
+        detector.index([doc("wire", FLOOD_WIRE), doc("one", "\n".join(other[:4] + [WIRE_SENTENCES[4]])),
+                        doc("two", "\n".join(other[:2] + WIRE_SENTENCES[3:5]))])
+        key = {i: detector.store.document(i).key for i in ("wire", "one", "two")}
+        assert detector.store.pair(key["wire"], key["one"]) is None
+        assert detector.store.pair(key["wire"], key["two"]).sources == ["sentences"]  # two of four
+
+
+def test_the_holders_of_a_sentence_follow_copies_removals_and_replacements(tmp_path):
+    excerpt = WIRE_SENTENCES[1]
+    with _sentences_only(tmp_path) as detector:
+        detector.index([doc("wire", FLOOD_WIRE), doc("copy", FLOOD_WIRE)])
+        detector.remove(["wire"])  # the copy holds its sentences now
+        detector.index([doc("excerpt", excerpt)])
+        key = {i: detector.store.document(i).key for i in ("copy", "excerpt")}
+        assert detector.store.pair(key["copy"], key["excerpt"]).sources == ["sentences"]
+        detector.index([doc("copy", CHESS)])  # a new text under its id: nobody holds the wire's sentences
+        detector.remove(["excerpt"])
+        assert [m for m in detector.query(excerpt, top=5) if "sentences" in m.sources] == []
+        chess = detector.store.document("copy").key
+        hashes = [h for (h,) in detector.store._db.execute("SELECT hash FROM sentence_holders")]
+        held = detector.store.sentence_holders(hashes)
+        assert len(held) == len(hashes) == len(split_sentences(CHESS))
+        assert set(map(tuple, held.values())) == {((chess, len(split_sentences(CHESS))),)}
+
+
+def test_a_sentence_held_by_more_texts_than_rare_term_texts_proposes_nothing(tmp_path):
+    stock = "Further information was not immediately available from the authorities."
+    with _sentences_only(tmp_path, rare_term_texts=2) as detector:
+        for name, text in (("a", "The harbour closed."), ("b", "A choir sang hymns."), ("c", "Bees left the hive.")):
+            detector.index([doc(name, f"{stock}\n{text}")])
+        detector.index([doc("brief", stock)])
+        assert [m for m in detector.query(stock, top=5) if "sentences" in m.sources] == []
+        # only a and b, while two texts held it (the new one counts: c made it three)
+        [pair] = detector.store.all_pairs()
+        keys = [detector.store.document(i).key for i in "ab"]
+        assert (pair.a_key, pair.b_key, pair.sources) == (*keys, ["sentences"])
+
+
+def test_no_shared_sentence_candidates_when_off_or_in_an_index_made_before_them(tmp_path):
+    from detector import Settings
+
+    with _sentences_only(tmp_path, shared_sentences=False) as detector:
+        detector.index([doc("wire", FLOOD_WIRE), doc("excerpt", WIRE_SENTENCES[3])])
+        assert detector.store.count_pairs()[0] == 0
+        assert detector.store._db.execute("SELECT COUNT(*) FROM sentence_holders").fetchone()[0] == 0
+    assert Settings.from_dict({}).shared_sentences is False
+    assert Settings().shared_sentences is True
