@@ -13,7 +13,7 @@ from typing import Callable, Iterable
 import numpy as np
 from rapidfuzz import fuzz
 from rapidfuzz.distance import JaroWinkler, Levenshtein
-from wordfreq import zipf_frequency
+from wordfreq import get_frequency_dict, zipf_frequency
 
 from .sentences import fold, words
 from .vectors import cosine_matrix
@@ -130,7 +130,24 @@ def align(a: np.ndarray, b: np.ndarray, *, threshold: float, a_sentences: list[s
 
 @lru_cache(maxsize=200_000)
 def _zipf(word: str) -> float:
+    """wordfreq's zipf_frequency(word, "en"). A word of lower-case ASCII letters is its own only token there, so its
+    value is read from the frequency list directly, with wordfreq's rounding (equal to it: tested); that costs a
+    dictionary lookup instead of tokenizing the word (a forked worker starts with none of this cache)."""
+    if word.isascii() and word.isalpha() and word.islower():
+        return _zipf_of(_english_frequencies().get(word, 0.0))
     return zipf_frequency(word, "en")
+
+
+@lru_cache(maxsize=1)
+def _english_frequencies() -> dict[str, float]:
+    return get_frequency_dict("en", "best")
+
+
+def _zipf_of(frequency: float) -> float:
+    """The Zipf value zipf_frequency gives a one-token word of this frequency (minimum 0: 1e-9)."""
+    unrounded = max(frequency, 1e-9)
+    frequency = round(unrounded, math.floor(-math.log(unrounded, 10)) + 3)
+    return round(math.log(frequency, 10) + 9, 2)
 
 
 @dataclass(frozen=True)

@@ -264,3 +264,24 @@ def _ngrams_word_by_word(sentences: list[str], size: int = 3) -> set[str]:
 def test_word_ngrams_of_a_whole_text_equal_those_word_by_word(sentences):
     assert word_ngrams(sentences) == _ngrams_word_by_word(sentences)
     assert word_ngrams(sentences, tokens=[words(s) for s in sentences]) == _ngrams_word_by_word(sentences)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=14))
+def test_zipf_values_read_from_the_list_equal_wordfreqs(word):
+    from wordfreq import zipf_frequency
+
+    from detector.evidence import _zipf
+    assert _zipf.__wrapped__(word) == zipf_frequency(word, "en")
+
+
+def test_zipf_values_of_listed_words_equal_wordfreqs():
+    from wordfreq import get_frequency_dict, zipf_frequency
+
+    from detector.evidence import _zipf
+    listed = [w for w in get_frequency_dict("en", "best") if w.isascii() and w.isalpha() and w.islower()][::97]
+    assert len(listed) > 2_000
+    assert [_zipf.__wrapped__(w) for w in listed] == [zipf_frequency(w, "en") for w in listed]
+    # anything else is left to wordfreq: capitals, digits, apostrophes, accents
+    assert [_zipf(w) for w in ("Paris", "mh17", "o'brien", "zürich")] == \
+        [zipf_frequency(w, "en") for w in ("Paris", "mh17", "o'brien", "zürich")]
