@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from rapidfuzz import fuzz
 
-from .config import Settings
+from .config import RARE_TERM_MIN_WEIGHT, Settings
 from .encoders import Encoder, TokenEncoder
 from .evidence import (PairEvidence, Terms, TermStats, align, containments, lead_cosine, quotations_of,
-                       sentence_hashes, specific_terms, term_overlap, word_ngrams)
+                       rare_name_terms, sentence_hashes, specific_terms, term_overlap, word_ngrams)
 from .minhash import content_words, jaccard, shingles, signature
 from .sentences import split_sentences, words
 from .vectors import as_stored, cosine_from_inner_product, cosine_matrix, document_vector
@@ -38,6 +38,7 @@ class TextView:
     _ngrams: set[str] | None = field(default=None, repr=False)
     _quotes: list[tuple[int, str]] | None = field(default=None, repr=False)
     _sentence_hashes: list[int] | None = field(default=None, repr=False)
+    _rare_names: list[str] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.vector = document_vector(self.vectors, self.common_directions)
@@ -57,6 +58,14 @@ class TextView:
         if self._quotes is None:
             self._quotes = quotations_of(self.sentences)
         return self._quotes
+
+    @property
+    def rare_names(self) -> list[str]:
+        """Its specific terms that are names, places or dates of at least RARE_TERM_MIN_WEIGHT (the rare-term
+        candidates' terms: evidence.rare_name_terms)."""
+        if self._rare_names is None:
+            self._rare_names = rare_name_terms(self.terms.counts, RARE_TERM_MIN_WEIGHT)
+        return self._rare_names
 
     @property
     def sentence_hashes(self) -> list[int]:

@@ -6,6 +6,7 @@ index():  read -> exact duplicates by content hash -> sentences -> encode -> Min
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
@@ -13,7 +14,7 @@ from collections import Counter
 from collections.abc import Collection
 from concurrent.futures import Future
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -179,7 +180,7 @@ class Detector(StorySteps, DedupSteps):
         result = IndexResult()
         ahead = isinstance(documents, Collection) if read_ahead is None else read_ahead
         try:
-            with self.store.writing(timeout=lock_timeout), Worker() as worker:
+            with self.store.writing(timeout=lock_timeout), Worker() as worker, self._encoding_in_workers():
                 snapshot = self.snapshot
                 for batch, prepared in self._batches_ahead(batches(documents, batch_size), worker if ahead else None):
                     batch_result, new_keys = self._index_batch(batch, snapshot, prepared)
@@ -222,6 +223,19 @@ class Detector(StorySteps, DedupSteps):
             raise
         return RemoveResult(removed, missing)
 
+    @contextlib.contextmanager
+    def _encoding_in_workers(self) -> Iterator[None]:
+        """While indexing: let a forked worker encode with this detector's encoder, if it may run there
+        (`fork_safe`: the static model; a forked copy of torch's thread pools would not work)."""
+        if not getattr(self.encoder, "fork_safe", False):
+            yield
+            return
+        _WORKER_ENCODERS[id(self)] = self.encoder
+        try:
+            yield
+        finally:
+            _WORKER_ENCODERS.pop(id(self), None)
+
     def _batches_ahead(self, batch_iterator: Iterator[list[Document]], worker: Worker | None
                        ) -> Iterator[tuple[list[Document], _Ahead | None]]:
         """Each batch, with what `worker` is preparing of it (_Ahead), or None where it is all to be prepared here:
@@ -240,18 +254,30 @@ class Detector(StorySteps, DedupSteps):
                 following = next(batch_iterator, None)
             except Exception as exc:  # noqa: BLE001 - whatever the input raises, after this batch
                 error = exc
-            following_ahead = self._prepare_ahead(following, worker) if following else None
+            following_ahead = self._prepare_ahead(following, worker, batch) if following else None
             yield batch, ahead
             if error is not None:
                 raise error
             batch, ahead = following, following_ahead
 
-    def _prepare_ahead(self, batch: list[Document], worker: Worker) -> _Ahead | None:
-        """Hand the texts of `batch` that are not indexed as they are to the worker."""
+    def _prepare_ahead(self, batch: list[Document], worker: Worker, current: list[Document]) -> _Ahead | None:
+        """Hand the texts of `batch` that are not indexed as they are to the worker, and have it encode those that
+        will need vectors, with an encoder that may run there (_encoding_in_workers): not a text indexed already,
+        in the `current` batch (indexed meanwhile) or earlier in this one, which will reuse those vectors."""
         stored = self.store.content_hashes([doc.id for doc in batch])
         handed = [doc for doc in batch if stored.get(doc.id) != doc.content_hash]
-        future = worker.submit(functools.partial(_prepare_texts, self.settings), [doc.text for doc in handed],
-                               count=len(handed))
+        token = id(self) if id(self) in _WORKER_ENCODERS else None
+        if token is not None:
+            known = self.store.indexed_hashes(sorted({doc.content_hash for doc in handed}))
+            known.update(doc.content_hash for doc in current)
+            wanted = []
+            for doc in handed:
+                wanted.append(doc.content_hash not in known)
+                known.add(doc.content_hash)
+        else:
+            wanted = [False] * len(handed)
+        future = worker.submit(functools.partial(_prepare_texts, self.settings, token),
+                               [(doc.text, want) for doc, want in zip(handed, wanted)], count=len(handed))
         return _Ahead(future, [doc.id for doc in handed], worker) if future is not None else None
 
     def _index_batch(self, batch: list[Document], snapshot: Snapshot,
@@ -295,10 +321,13 @@ class Detector(StorySteps, DedupSteps):
         prepared = [done[doc.id] if doc.id in done else next(local) for doc, _ in todo]
         sentences = [p.sentences for p in prepared]
         need = [i for i, new in enumerate(new_text) if new]
-        flat = [t for i in need for t in sentences[i]]
+        here = [i for i in need if prepared[i].vectors is None]  # those the worker did not encode
+        flat = [t for i in here for t in sentences[i]]
         encoded, runs = self._encode_once(flat)
-        offsets = np.cumsum([0] + [len(sentences[i]) for i in need])
-        vectors: dict[int, np.ndarray] = {i: encoded[offsets[n]:offsets[n + 1]] for n, i in enumerate(need)}
+        offsets = np.cumsum([0] + [len(sentences[i]) for i in here])
+        vectors: dict[int, np.ndarray] = {i: encoded[offsets[n]:offsets[n + 1]] for n, i in enumerate(here)}
+        vectors.update((i, prepared[i].vectors) for i in need if prepared[i].vectors is not None)
+        runs += ahead.encoded if ahead is not None else 0
 
         new_keys: list[int] = []
         exact_pairs: list[tuple[int, int]] = []
@@ -312,7 +341,7 @@ class Detector(StorySteps, DedupSteps):
             if i in vectors:
                 view = TextView(sentences[i], as_stored(vectors[i]), sig, self._directions, _terms=prepared[i].terms,
                                 _ngrams=prepared[i].ngrams, _quotes=prepared[i].quotes,
-                                _sentence_hashes=prepared[i].sentence_hashes)
+                                _sentence_hashes=prepared[i].sentence_hashes, _rare_names=prepared[i].rare_names)
             else:  # exact duplicate of an indexed document: reuse its sentences and vectors, no model run
                 view = TextView(self._view(original).sentences, self._view(original).vectors, sig, self._directions)
             texts, vecs = view.sentences, view.vectors
@@ -321,8 +350,8 @@ class Detector(StorySteps, DedupSteps):
                                           terms=view.terms.as_dict(), sentences=texts,
                                           sentence_vectors=matrix_to_bytes(vecs), vector=vector_to_bytes(view.vector),
                                           seq=seq, new_text=original is None, rare_term_texts=holding,
-                                          held_terms=rare_name_terms(view.terms.counts, RARE_TERM_MIN_WEIGHT)
-                                          if settings.rare_terms and original is None else (),
+                                          held_terms=view.rare_names if settings.rare_terms and original is None
+                                          else (),
                                           held_sentences=view.sentence_hashes
                                           if settings.shared_sentences and original is None else ())
             self._term_stats = None
@@ -422,7 +451,7 @@ class Detector(StorySteps, DedupSteps):
         needed = self.settings.rare_terms
         if not needed:
             return []
-        specific = [rare_name_terms(view.terms.counts, RARE_TERM_MIN_WEIGHT) for view in views]
+        specific = [view.rare_names for view in views]
         holders = self.store.holders(sorted({t for terms in specific for t in terms}))
         found = []
         for key, terms in zip(keys, specific):
@@ -631,13 +660,16 @@ class _Ahead:
     future: Future
     ids: list[str]
     worker: Worker
+    #: how many distinct sentences the worker encoded (known once results() has answered).
+    encoded: int = 0
 
     def results(self) -> dict[str, _Prepared]:
         """document id -> prepared text; empty when the worker failed (killed, out of memory, an error): those
         are then prepared here, where a text that cannot be prepared fails as it would without a worker, and the
         worker is not used again."""
         try:
-            return dict(zip(self.ids, self.future.result()))
+            prepared, self.encoded = self.future.result()
+            return dict(zip(self.ids, prepared))
         except Exception as exc:  # noqa: BLE001 - whatever went wrong there, this process can do the work
             log.warning("the worker preparing texts ahead failed (%s: %s); preparing them here from now on",
                         type(exc).__name__, exc)
@@ -656,11 +688,35 @@ class _Prepared:
     ngrams: set[str] | None = None
     quotes: list[tuple[int, str]] | None = None
     sentence_hashes: list[int] | None = None
+    #: the rare names among its terms (TextView.rare_names), with rare-term candidates on.
+    rare_names: list[str] | None = None
+    #: the sentence vectors, as stored (float16), where a worker encoded them.
+    vectors: np.ndarray | None = None
 
 
-def _prepare_texts(settings: Settings, texts: list[str]) -> list[_Prepared]:
-    """_prepare_text of each text, as a new one (run in a Worker)."""
-    return [_prepare_text(settings, (text, True)) for text in texts]
+#: encoders a forked worker may use, by the id of the Detector indexing with it (see _encoding_in_workers): the
+#: worker inherits this when it is forked, so the model is never sent to it.
+_WORKER_ENCODERS: dict[int, Encoder] = {}
+
+
+def _prepare_texts(settings: Settings, encoder: int | None, items: list[tuple[str, bool]]
+                   ) -> tuple[list[_Prepared], int]:
+    """_prepare_text of each (text, wanted) as a new text (run in a Worker), and with `encoder` (a key of
+    _WORKER_ENCODERS) the vectors of those wanted, each distinct sentence encoded once; and how many were encoded."""
+    prepared = [_prepare_text(settings, (text, True)) for text, _ in items]
+    model = _WORKER_ENCODERS.get(encoder) if encoder is not None else None
+    wanted = [i for i, (_, want) in enumerate(items) if want]
+    if model is None or not wanted:
+        return prepared, 0
+    distinct = list(dict.fromkeys(t for i in wanted for t in prepared[i].sentences or ()))
+    if not distinct:
+        return prepared, 0
+    encoded = np.asarray(model.encode(distinct), dtype=np.float16)
+    row = {sentence: n for n, sentence in enumerate(distinct)}
+    for i in wanted:
+        rows = [row[t] for t in prepared[i].sentences or ()]
+        prepared[i] = replace(prepared[i], vectors=encoded[rows] if rows else encoded[:0])
+    return prepared, len(distinct)
 
 
 def _prepare_text(settings: Settings, item: tuple[str, bool]) -> _Prepared:
@@ -671,5 +727,7 @@ def _prepare_text(settings: Settings, item: tuple[str, bool]) -> _Prepared:
     sentences = split_sentences(text, settings.splitter)
     tokens = [words(sentence) for sentence in sentences]  # once, for terms, n-grams and sentence hashes
     hashes = sentence_hashes(sentences, tokens) if settings.shared_sentences else None
-    return _Prepared(sig, sentences, specific_terms(sentences, tokens), word_ngrams(sentences, tokens=tokens),
-                     quotations_of(sentences), hashes)
+    terms = specific_terms(sentences, tokens)
+    names = rare_name_terms(terms.counts, RARE_TERM_MIN_WEIGHT) if settings.rare_terms else None
+    return _Prepared(sig, sentences, terms, word_ngrams(sentences, tokens=tokens), quotations_of(sentences), hashes,
+                     names)

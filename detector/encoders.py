@@ -315,6 +315,10 @@ class StaticEncoder:
     """A model2vec static model: a sentence's vector is the weighted mean of its tokens' vectors (no transformer
     at run time: thousands of sentences a second on one core)."""
 
+    #: encode() may run in a forked process (indexing's read-ahead worker encodes the next batch there): numpy and
+    #: the tokenizer, no thread pool of its own that a fork would leave broken (torch's would).
+    fork_safe = True
+
     def __init__(self, name: str = FAST_MODEL) -> None:
         self.name = name
         self._model = None

@@ -468,6 +468,11 @@ class Store:
         """id -> content hash of those of `ids` that are indexed."""
         return dict(self._rows_in("SELECT id, content_hash FROM documents WHERE id IN ({marks})", ids))
 
+    def indexed_hashes(self, digests: list[str]) -> set[str]:
+        """Those of the content hashes `digests` that some indexed document has."""
+        return {row[0] for row in self._rows_in("SELECT DISTINCT content_hash FROM documents WHERE content_hash IN "
+                                                "({marks})", digests)}
+
     def document_by_hash(self, digest: str) -> StoredDocument | None:
         row = self._db.execute(f"SELECT {self._DOC_COLUMNS} FROM documents WHERE content_hash = ? ORDER BY seq LIMIT 1",
                                (digest,)).fetchone()

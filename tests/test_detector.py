@@ -291,10 +291,10 @@ def test_an_input_error_met_reading_ahead_is_raised_once_the_batch_before_is_com
 from detector.detector import _prepare_text as _PREPARE_TEXT  # noqa: E402 - beside its uses
 
 
-def _prepare_failing_on_chess(settings, texts):
-    if CHESS in texts:
+def _prepare_failing_on_chess(settings, encoder, items):
+    if CHESS in [text for text, _ in items]:
         raise MemoryError("no memory left in the worker")
-    return [_PREPARE_TEXT(settings, (text, True)) for text in texts]
+    return [_PREPARE_TEXT(settings, (text, True)) for text, _ in items], 0
 
 
 def _pairs_of(detector) -> list:
@@ -360,7 +360,7 @@ def test_a_worker_that_cannot_start_leaves_the_work_here_and_no_process_behind(d
     assert not multiprocessing.active_children()
 
 
-def _kill_in_the_worker(settings, texts):
+def _kill_in_the_worker(settings, encoder, items):
     import os
     import signal
     os.kill(os.getpid(), signal.SIGKILL)  # as if killed for memory
@@ -369,9 +369,43 @@ def _kill_in_the_worker(settings, texts):
 def test_a_worker_killed_leaves_the_texts_to_be_prepared_here(detector_factory, tmp_path, monkeypatch):
     expected = _indexed_without_reading_ahead(detector_factory, tmp_path, monkeypatch)
     monkeypatch.setattr("detector.detector._prepare_texts", _kill_in_the_worker)
-    detector = detector_factory(tmp_path / "killed", encoder=FakeEncoder())
+    detector = detector_factory(tmp_path / "killed", encoder=ForkSafeEncoder())
     detector.index(_read_ahead_documents(), batch_size=2)
     assert _pairs_of(detector) == _pairs_of(expected)
+
+
+class ForkSafeEncoder(FakeEncoder):
+    """The fake encoder, declared safe to run in a forked worker (as the static model is)."""
+
+    fork_safe = True
+
+
+def test_a_fork_safe_encoder_encodes_in_the_worker_and_never_an_exact_duplicate(detector_factory, tmp_path,
+                                                                                 monkeypatch):
+    from detector.parallel import Worker
+    monkeypatch.setenv("DETECTOR_PROCESSES", "2")
+    monkeypatch.setattr(Worker, "MIN_TEXTS", 1)  # hand over the smallest batch
+    documents = _read_ahead_documents()
+    encoder = ForkSafeEncoder()
+    detector = detector_factory(tmp_path / "ahead", encoder=encoder)
+    first = detector.index(documents[:4], batch_size=2)
+    # the batches after the first are encoded by the worker: this process's encoder sees only the first
+    assert [len(call) for call in encoder.calls] == [sum(len(split_sentences(d.text)) for d in documents[:2])]
+    calls = len(encoder.calls)
+    more = [*documents[4:], doc("again", FLOOD_WIRE), doc("twice", CHESS + " "), doc("thrice", CHESS)]
+    second = detector.index(more, batch_size=2)
+    assert len(encoder.calls) == calls + 1  # the first batch of this run
+    plain = detector_factory(tmp_path / "plain", encoder=FakeEncoder())
+    plain_first = plain.index(documents[:4], batch_size=2, read_ahead=False)
+    plain_second = plain.index(more, batch_size=2, read_ahead=False)
+    # the same sentences encoded (exact copies of indexed texts, or of texts earlier in the run, are not), the same
+    # vectors, pairs and stories
+    assert (first.sentences_encoded, second.sentences_encoded) == (plain_first.sentences_encoded,
+                                                                   plain_second.sentences_encoded)
+    assert [detector.store.view_row(d.key) for d in detector.store.summaries()] == \
+        [plain.store.view_row(d.key) for d in plain.store.summaries()]
+    assert _pairs_of(detector) == _pairs_of(plain)
+    assert cluster_sets(detector) == cluster_sets(plain)
 
 
 def _stream_checked(committed: list[list[str]]):

@@ -136,6 +136,24 @@ def test_fast_profile_finds_the_seed_stories(fast_seed_detector, seeds_dir):
     assert report.verdict == "different"
 
 
+def test_the_static_model_encoding_in_the_read_ahead_worker_gives_the_same_index(seeds_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("DETECTOR_PROCESSES", "2")
+    paragraphs = [line for path in sorted(seeds_dir.glob("*.txt"))
+                  for line in path.read_text(encoding="utf-8").splitlines() if len(line.split()) > 5]
+    documents = [Document(id=f"p{n}", text=text) for n, text in enumerate(paragraphs * 3)]  # copies across batches
+    assert len(documents) > 3 * 64  # batches the worker takes (parallel.MIN_TEXTS_PER_PROCESS)
+    built = {}
+    for ahead in (False, True):
+        with Detector.open(tmp_path / str(ahead), profile="fast", create=True) as detector:
+            result = detector.index(documents, batch_size=64, read_ahead=ahead)
+            built[ahead] = (result.sentences_encoded, [detector.store.view_row(d.key) for d in
+                                                       detector.store.summaries()],
+                            sorted(detector.store.all_pairs(), key=lambda p: (p.a_key, p.b_key)))
+            total = detector.store.count_sentences()
+    assert built[True] == built[False]
+    assert 0 < 3 * built[True][0] <= total  # each copy's sentences reused, never encoded again
+
+
 def test_fast_profile_index_keeps_and_removes_its_common_direction(fast_seed_detector):
     kept = fast_seed_detector.store.manifest["settings"]  # the index keeps them
     direction, components = np.array(kept["common_direction"]), np.array(kept["common_components"])
