@@ -125,9 +125,9 @@ def attach_singletons(groups: list[list[int]], scores: dict[Pair, float], attach
     of its story weakly, and the mean over the whole story stays under the grouping threshold. A pair that says the
     same story then decides, as it does in the pair's report. Only lone groups move, and only into groups that are
     not, so no chain forms through a lone document and the result does not depend on the order of the groups. A
-    document that is the strongest pair of two or more lone groups takes none of them: they would end in one story
-    although average linkage kept them apart, which is what a roundup or digest quoting several one-report stories
-    looks like (each brief it quotes is contained in it), not one story told again."""
+    document (or copies of one text) that is the strongest pair of two or more lone groups takes none of them: they
+    would end in one story although average linkage kept them apart, which is what a roundup or digest quoting
+    several one-report stories looks like (each brief it quotes is contained in it), not one story told again."""
     return _attach(groups, scores, attach, copy_units(copies))
 
 
@@ -146,8 +146,8 @@ def _attach(groups: list[list[int]], scores: dict[Pair, float], attach: float, u
                 option = (-s, other)
                 if n not in best or option < best[n]:
                     best[n] = option
-    takers = Counter(partner for _, partner in best.values())
-    best = {n: option for n, option in best.items() if takers[option[1]] == 1}
+    takers = Counter(unit.get(partner, partner) for _, partner in best.values())  # copies of a roundup are one
+    best = {n: option for n, option in best.items() if takers[unit.get(option[1], option[1])] == 1}
     if not best:
         return groups
     joined = [list(g) for g in groups]

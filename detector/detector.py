@@ -395,7 +395,11 @@ class Detector(StorySteps, DedupSteps):
 
     def _forget(self, key: int, snapshot: Snapshot) -> None:
         self._term_stats = None
-        self.store.delete_document(key, self._view(key).sentence_hashes if self.settings.shared_sentences else ())
+        held = ()
+        if self.settings.shared_sentences:  # what add_document was given: the hashes of its sentences
+            view = self._views.get(key)
+            held = view.sentence_hashes if view is not None else sentence_hashes(self.store.sentences(key))
+        self.store.delete_document(key, held)
         snapshot.remove(key)
         self._views.pop(key, None)
         self._terms_cache.pop(key, None)
@@ -432,16 +436,17 @@ class Detector(StorySteps, DedupSteps):
 
     def _sharing_sentences(self, keys: list[int], views: list[TextView]) -> list[tuple[int, int]]:
         """(key, other) where at least half of the sentences of the shorter of the view of `key` and the indexed
-        document `other` are in the other word for word (Settings.shared_sentences: the sentences of at least
-        NGRAM words that at most rare_term_texts texts hold count); `key` -1 for a text that is not indexed."""
+        document `other` are in the other word for word (Settings.shared_sentences; only sentences of at least NGRAM
+        words count, and only those at most rare_term_texts texts hold are found); `key` -1 for a text that is not
+        indexed."""
         if not self.settings.shared_sentences:
             return []
         held = self.store.sentence_holders(sorted({h for view in views for h in view.sentence_hashes}))
         found = []
-        for key, view in zip(keys, views):
+        for key, view in zip(keys, views):  # lengths: the sentences that can be shared (sentence_hashes)
             shared = Counter(holder for h in view.sentence_hashes for holder in held.get(h, ()))
             found += [(key, other) for (other, length), n in shared.items()
-                      if 2 * n >= min(len(view.sentences), length)]
+                      if 2 * n >= min(len(view.sentence_hashes), length)]
         copies = self.store.copies_of(sorted({other for _, other in found}))  # the table names one copy a text
         return [(key, copy) for key, other in found for copy in copies.get(other, ()) if copy != key]
 

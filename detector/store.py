@@ -44,9 +44,11 @@ log = logging.getLogger("detector")
 
 #: the format new indexes are written in. 4: document vectors may lose common components besides the common
 #: direction (Settings.common_components); a version 3 index has none and reads the same. Code that reads only 3
-#: refuses a 4, instead of comparing its vectors without the components it was built with.
-FORMAT_VERSION = 4
-READ_VERSIONS = (3, 4)
+#: refuses a 4, instead of comparing its vectors without the components it was built with. 5: the texts that hold
+#: each sentence are kept (Settings.shared_sentences); a 3 or 4 has no such lists and reads the same, with that
+#: candidate source off. Code that reads only up to 4 refuses a 5, instead of writing to it without keeping them.
+FORMAT_VERSION = 5
+READ_VERSIONS = (3, 4, 5)
 MANIFEST = "manifest.json"
 DATABASE = "meta.sqlite"
 LOCK = "write.lock"
@@ -186,10 +188,10 @@ class Store:
             raise IndexFolderError(
                 f"{manifest_path} is corrupt ({exc!s}): rebuild the index into a new folder") from None
         if version not in READ_VERSIONS:
+            readable = f"{', '.join(map(str, READ_VERSIONS[:-1]))} and {READ_VERSIONS[-1]}"
             raise IncompatibleIndexError(
-                f"{path} was written in index format version {version}; this detector reads versions "
-                f"{' and '.join(map(str, READ_VERSIONS))}. Rebuild it: `detector index --index NEW_DIR PATH...` "
-                "from the original documents.")
+                f"{path} was written in index format version {version}; this detector reads versions {readable}. "
+                "Rebuild it: `detector index --index NEW_DIR PATH...` from the original documents.")
         if not (path / DATABASE).exists():
             raise IndexFolderError(f"{path / DATABASE} is missing: the index is incomplete, rebuild it")
         try:
@@ -458,6 +460,10 @@ class Store:
         """key -> how many sentences the document has."""
         return dict(self._rows_in("SELECT key, n_sentences FROM documents WHERE key IN ({marks})", keys))
 
+    def sentences(self, key: int) -> list[str]:
+        row = self._db.execute("SELECT sentences FROM documents WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else []
+
     def view_row(self, key: int) -> tuple[list[str], bytes, bytes, dict[str, Any]]:
         """What comparing a document needs: (sentences, their vectors, MinHash signature, terms)."""
         row = self._db.execute("SELECT sentences, sentence_vectors, signature, terms FROM documents WHERE key = ?",
@@ -514,7 +520,7 @@ class Store:
                     "ELSE holders || ' ' || ? END",
                     [(t, str(key), rare_term_texts, str(key)) for t in terms["counts"] if t in held])
             if held_sentences and rare_term_texts:
-                holder = f"{key}:{len(sentences)}"  # with its length, which decides whether it is a candidate
+                holder = f"{key}:{len(held_sentences)}"  # with how many it holds, which the candidate rule needs
                 self._db.executemany(
                     "INSERT INTO sentence_holders (hash, texts, holders) VALUES (?, 1, ?) ON CONFLICT(hash) DO "
                     "UPDATE SET texts = texts + 1, holders = CASE WHEN holders IS NULL OR texts >= ? THEN NULL "
@@ -538,9 +544,9 @@ class Store:
         return self._with_copies(self._held(terms))
 
     def sentence_holders(self, hashes: list[int]) -> dict[int, list[tuple[int, int]]]:
-        """sentence hash -> (key, sentences) of the texts holding it, one document of each text (copies_of()
-        gives the others), for those of `hashes` still held by at most the rare_term_texts add_document was given,
-        ever."""
+        """sentence hash -> (key, how many sentence hashes it has) of the texts holding it, one document of each
+        text (copies_of() gives the others), for those of `hashes` still held by at most the rare_term_texts
+        add_document was given, ever (since some text last held them)."""
         found = {}
         for h, holders in self._rows_in("SELECT hash, holders FROM sentence_holders WHERE holders IS NOT NULL AND "
                                         "hash IN ({marks})", hashes):

@@ -109,6 +109,14 @@ def test_copies_of_one_text_attach_together_as_one_lone_document():
                              copies=[(1, 2)]) == [[1, 2, 3, 4]]
 
 
+def test_copies_of_a_roundup_take_no_lone_briefs_between_them():
+    # 1 is a roundup, 2 its copy with a credit line, in a story with 3; 4 and 5 are briefs of two other stories, the
+    # strongest pair of 4 with 1 and of 5 with 2: between them, the two copies are the strongest pair of two briefs
+    groups, scores = [[1, 2, 3], [4], [5]], {(1, 2): 0.99, (1, 3): 0.9, (1, 4): 0.9, (2, 5): 0.9}
+    assert attach_singletons(groups, scores, 0.5) == [[1, 2, 3, 4, 5]]  # not known to be copies
+    assert attach_singletons(groups, scores, 0.5, copies=[(1, 2)]) == groups
+
+
 def test_copy_units_are_the_components_of_copy_pairs():
     assert copy_units([(3, 5), (5, 8), (1, 2)]) == {1: 1, 2: 1, 3: 3, 5: 3, 8: 3}
     assert copy_units([]) == {}

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from conftest import (BRIDGE, CHESS, FLOOD_OTHER_EVENT, FLOOD_OTHER_REWRITE, FLOOD_REWRITE, FLOOD_WIRE, TEST_PARAMS,
                       FakeEncoder, doc)
 
@@ -1055,6 +1058,15 @@ def test_an_excerpt_and_its_source_are_candidates_in_either_order(tmp_path):
         assert found == {"wire", "excerpt", "wire again"}
 
 
+def test_only_sentences_that_can_be_shared_count_towards_half(tmp_path):
+    # a credit line and a photo caption of one or two words are no sentences that another text could share
+    with _sentences_only(tmp_path) as detector:
+        detector.index([doc("wire", FLOOD_WIRE)])
+        detector.index([doc("excerpt", f"{WIRE_SENTENCES[3]}\nReuters.\nPhoto: AP.")])
+        assert detector.store.pair(*(detector.store.document(i).key for i in ("wire", "excerpt"))).sources == \
+            ["sentences"]
+
+
 def test_one_sentence_in_common_is_not_enough_between_longer_texts(tmp_path):
     # half of the shorter text's sentences must be in the other: one of five is a coincidence (or a stock phrase)
     other = FLOOD_OTHER_EVENT.split("\n")
@@ -1098,7 +1110,9 @@ def test_a_sentence_held_by_more_texts_than_rare_term_texts_proposes_nothing(tmp
 
 
 def test_no_shared_sentence_candidates_when_off_or_in_an_index_made_before_them(tmp_path):
-    from detector import Settings
+    import json
+
+    from detector import Detector, Settings
 
     with _sentences_only(tmp_path, shared_sentences=False) as detector:
         detector.index([doc("wire", FLOOD_WIRE), doc("excerpt", WIRE_SENTENCES[3])])
@@ -1106,3 +1120,66 @@ def test_no_shared_sentence_candidates_when_off_or_in_an_index_made_before_them(
         assert detector.store._db.execute("SELECT COUNT(*) FROM sentence_holders").fetchone()[0] == 0
     assert Settings.from_dict({}).shared_sentences is False
     assert Settings().shared_sentences is True
+    # an index of format 4, made before the lists: its manifest has no such setting; opened and extended here
+    with _sentences_only(tmp_path / "old"):
+        pass
+    manifest = json.loads((tmp_path / "old" / "index" / "manifest.json").read_text(encoding="utf-8"))
+    manifest["format_version"] = 4
+    del manifest["settings"]["shared_sentences"]
+    manifest_path = tmp_path / "old" / "index" / "manifest.json"
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    with Detector.open(tmp_path / "old" / "index", encoder=FakeEncoder(), params=TEST_PARAMS) as detector:
+        assert detector.settings.shared_sentences is False
+        detector.index([doc("wire", FLOOD_WIRE), doc("excerpt", WIRE_SENTENCES[3])])
+        assert "sentences" not in (detector.report("wire", "excerpt").sources or [])
+        assert detector.store._db.execute("SELECT COUNT(*) FROM sentence_holders").fetchone()[0] == 0
+        assert detector.store.manifest["format_version"] == 4
+
+
+def _holders_as_the_documents_say(detector, cap: int) -> list:
+    """What is wrong with the lists of sentence holders, measured against the documents table (empty: nothing)."""
+    import json
+
+    from detector.evidence import sentence_hashes
+    db = detector.store._db
+    documents = list(db.execute("SELECT key, content_hash, sentences FROM documents"))
+    text_of = {key: digest for key, digest, _ in documents}
+    truth: dict[int, dict[str, int]] = {}  # hash -> text -> how many sentence hashes that text has
+    for _, digest, sentences in documents:
+        hashes = sentence_hashes(json.loads(sentences))
+        for h in hashes:
+            truth.setdefault(h, {})[digest] = len(hashes)
+    rows = {h: (texts, holders) for h, texts, holders in
+            db.execute("SELECT hash, texts, holders FROM sentence_holders")}
+    wrong = [("no row", h) for h in truth if h not in rows] + [("stale row", h) for h in rows if h not in truth]
+    for h, by_text in truth.items():
+        texts, holders = rows.get(h, (len(by_text), None))
+        if texts != len(by_text):
+            wrong.append(("texts", h, texts, len(by_text)))
+        if holders is not None:
+            listed = [tuple(map(int, holder.split(":"))) for holder in holders.split()]
+            if len(listed) > cap or any(k not in text_of for k, _ in listed) or \
+                    sorted(text_of[k] for k, _ in listed) != sorted(by_text) or \
+                    any(n != by_text[text_of[k]] for k, n in listed):
+                wrong.append(("holders", h, holders))
+    return wrong
+
+
+SENTENCE_POOL = [f"Sentence {i} tells of the {w} in the town." for i, w in
+                 enumerate("flood fire storm quake drought riot strike election".split())]
+
+
+@hypothesis_settings(max_examples=25, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(SENTENCE_POOL), min_size=1, max_size=4), min_size=5, max_size=5),
+       st.lists(st.tuples(st.booleans(), st.lists(st.tuples(st.integers(0, 6), st.integers(0, 4)), min_size=1,
+                                                    max_size=4)), min_size=1, max_size=10))
+def test_the_lists_of_sentence_holders_follow_every_addition_copy_replacement_and_removal(tmp_path_factory, texts,
+                                                                                          steps):
+    cap = 3
+    with _sentences_only(tmp_path_factory.mktemp("holders"), rare_term_texts=cap) as detector:
+        for remove, picks in steps:
+            if remove:
+                detector.remove([f"d{i}" for i, _ in picks])
+            else:
+                detector.index(list({f"d{i}": doc(f"d{i}", "\n".join(texts[t])) for i, t in picks}.values()))
+            assert _holders_as_the_documents_say(detector, cap) == []

@@ -60,6 +60,12 @@ def test_an_excerpt_that_joined_the_seed_story_stays_there_when_a_copy_of_it_arr
         detector.index([*read_paths([seeds_dir]), Document(id="excerpt", text=excerpt)])
         story = [["000", "001", "002", "003", "exc"], ["004"]]
         assert prefixes(c.members for c in detector.clusters()) == story
+        # found by the sentence it shares with 002 (its document vector and MinHash are far from that article's)
+        source = seed_id(detector, "002")
+        report = detector.report("excerpt", source)
+        assert (report.sources, report.relation) == (["sentences"], "duplicate")
+        [decision] = detector.decisions(["excerpt"], policy="duplicate")
+        assert (decision.status, decision.matched_id) == ("duplicate", source)
         # a copy of it does not make the two a story of their own beside the seed story
         detector.index([Document(id="copy", text=excerpt + " (Reuters)")])
         assert prefixes(c.members for c in detector.clusters()) == [["000", "001", "002", "003", "cop", "exc"],
