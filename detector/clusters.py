@@ -94,20 +94,8 @@ def average_link(members: list[int], scores: dict[Pair, float], threshold: float
 def copy_units(copies: Iterable[Pair]) -> dict[int, int]:
     """member -> the smallest member of its set of copies: the connected components of the `copies` pairs (texts
     that each hold most of the other's wording; see Store.copy_pairs). Only members of a copy pair are keys."""
-    parent: dict[int, int] = {}
-
-    def find(n: int) -> int:
-        parent.setdefault(n, n)
-        while parent[n] != n:
-            parent[n] = parent[parent[n]]
-            n = parent[n]
-        return n
-
-    for a, b in copies:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return {n: find(n) for n in parent}
+    copies = list(copies)
+    return {m: group[0] for group in components(sorted({m for pair in copies for m in pair}), copies) for m in group}
 
 
 def _lone(group: list[int], unit: dict[int, int]) -> bool:

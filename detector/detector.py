@@ -6,7 +6,6 @@ index():  read -> exact duplicates by content hash -> sentences -> encode -> Min
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import time
@@ -223,7 +222,7 @@ class Detector(StorySteps, DedupSteps):
             raise
         return RemoveResult(removed, missing)
 
-    @contextlib.contextmanager
+    @contextmanager
     def _encoding_in_workers(self) -> Iterator[None]:
         """While indexing: let a forked worker encode with this detector's encoder, if it may run there
         (`fork_safe`: the static model; a forked copy of torch's thread pools would not work)."""
