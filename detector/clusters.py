@@ -98,6 +98,36 @@ def copy_units(copies: Iterable[Pair]) -> dict[int, int]:
     return {m: group[0] for group in components(sorted({m for pair in copies for m in pair}), copies) for m in group}
 
 
+def collapse_copies(members: list[int], scores: dict[Pair, float], unit: dict[int, int]
+                    ) -> tuple[list[int], dict[Pair, float]]:
+    """`members` and `scores` with each set of copies (copy_units) one node, named by its smallest member: copies of
+    one text are one text, so average linkage must not count each of them in a group's mean (a copy that no
+    candidate source paired with a document would count 0 there, and one that was would count its pair twice).
+    A node's score with another is the highest of its members' (copies score alike with anything; a pair never
+    proposed is no evidence against them)."""
+    if not unit:
+        return members, scores
+    nodes = sorted({unit.get(m, m) for m in members})
+    collapsed: dict[Pair, float] = {}
+    for (a, b), s in scores.items():
+        ra, rb = unit.get(a, a), unit.get(b, b)
+        if ra != rb:
+            pair = (ra, rb) if ra < rb else (rb, ra)
+            if s > collapsed.get(pair, -1.0):
+                collapsed[pair] = s
+    return nodes, collapsed
+
+
+def expand_copies(groups: list[list[int]], members: list[int], unit: dict[int, int]) -> list[list[int]]:
+    """Groups of nodes from collapse_copies back as groups of `members`, sorted."""
+    if not unit:
+        return groups
+    of_node: dict[int, list[int]] = {}
+    for m in members:
+        of_node.setdefault(unit.get(m, m), []).append(m)
+    return sorted((sorted(m for node in g for m in of_node.get(node, ())) for g in groups), key=lambda g: g[0])
+
+
 def _lone(group: list[int], unit: dict[int, int]) -> bool:
     """A group of one document, or of copies of one text only."""
     return len(group) == 1 or len({unit.get(m, m) for m in group}) == 1
@@ -189,6 +219,8 @@ def story_groups(nodes: list[int], scores: dict[Pair, float], threshold: float,
     (attach_singletons). A pair at or above either value is an edge (as in Store.linked): average linkage gives the
     same groups in components joined by pairs under `threshold`, and a lone document's strongest pair then lies in
     its component (so does a copy pair, a duplicate: Scorer.link)."""
+    unit = copy_units(copies)
+    members, (nodes, scores) = nodes, collapse_copies(nodes, scores, unit)
     edges = [pair for pair, s in scores.items() if s >= (threshold if attach is None else min(threshold, attach))]
     component_of: dict[int, int] = {}
     found = components(nodes, edges)
@@ -200,12 +232,32 @@ def story_groups(nodes: list[int], scores: dict[Pair, float], threshold: float,
         ca = component_of.get(a)
         if ca is not None and ca == component_of.get(b):
             inside[ca][(a, b)] = s
-    unit = copy_units(copies)
     groups: list[list[int]] = []
     for component, own in zip(found, inside):
         grouped = average_link(component, own, threshold)
-        groups.extend(grouped if attach is None else _attach(grouped, own, attach, unit))
-    return sorted(groups, key=lambda g: g[0])
+        groups.extend(grouped if attach is None else attach_singletons(grouped, own, attach))
+    return expand_copies(sorted(groups, key=lambda g: g[0]), members, unit)
+
+
+def regroup_from(stories: list[list[int]], added: list[int], scores: dict[Pair, float], threshold: float,
+                 attach: float, copies: Iterable[Pair] = ()) -> list[list[int]]:
+    """Grouping that starts from `stories` taken whole (their attached lone groups alone again: without_attached)
+    and the `added` documents alone, copies of one text one node as in story_groups: stories may merge with each
+    other and with the added documents, never split otherwise. A set of copies split between stories (grouped
+    before copies were one node) starts in the first of them."""
+    unit = copy_units(copies)
+    members = sorted({m for g in stories for m in g} | set(added))
+    nodes, collapsed = collapse_copies(members, scores, unit)
+    start: list[list[int]] = []
+    placed: set[int] = set()
+    for group in [*stories, *([k] for k in added)]:
+        own = sorted({unit.get(m, m) for m in group} - placed)
+        placed.update(own)
+        if own:
+            start.append(own)
+    start = without_attached(start, collapsed, threshold, attach)
+    groups = attach_singletons(average_link(nodes, collapsed, threshold, start=start), collapsed, attach)
+    return expand_copies(groups, members, unit)
 
 
 @dataclass(frozen=True)

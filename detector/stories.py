@@ -150,12 +150,9 @@ class StorySteps:
         members = sorted({k for keys in stories.values() for k in keys} | set(reached))
         scores = self._stored_links(self.store.pair_scores_among(members))
         threshold, attach = self.params.grouping_threshold, self.params.same_story_threshold
-        copies = self._copies(members)
-        start = story_clusters.without_attached([sorted(keys) for keys in stories.values()], scores, threshold, attach,
-                                                copies)
-        start += [[k] for k in reached if k not in previous]
-        groups = story_clusters.average_link(members, scores, threshold, start=start)
-        groups = story_clusters.attach_singletons(groups, scores, attach, copies)
+        groups = story_clusters.regroup_from([sorted(keys) for keys in stories.values()],
+                                             [k for k in reached if k not in previous], scores, threshold, attach,
+                                             self._copies(members))
         cluster_of = {key: cluster for cluster, keys in stories.items() for key in keys}
         assignment = story_clusters.assign_ids(groups, cluster_of, self.store.next_cluster_number)
         self.store.update_clusters(assignment.cluster_of, assignment.merges, assignment.next_number)

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detector.clusters import (assign_ids, attach_singletons, average_link, components, copy_units,
-                               format_cluster_id, story_groups, without_attached)
+                               format_cluster_id, regroup_from, story_groups, without_attached)
 
 THRESHOLD = 0.5
 #: (n, scores): n nodes and a score in [0, 1] for some of their pairs (smaller key first).
@@ -117,6 +117,34 @@ def test_copies_of_a_roundup_take_no_lone_briefs_between_them():
     assert attach_singletons(groups, scores, 0.5, copies=[(1, 2)]) == groups
 
 
+def test_average_linkage_counts_copies_of_one_text_once():
+    # 2 sits just at the threshold with the story {0, 1}; an exact copy 3 of 0 arrives, paired with 0 and 1 only
+    scores = {(0, 1): 0.9, (0, 2): 0.34, (1, 2): 0.49}
+    assert story_groups([0, 1, 2], scores, 0.4) == [[0, 1, 2]]
+    more = {**scores, (0, 3): 1.0, (1, 3): 0.9}
+    assert story_groups([0, 1, 2, 3], more, 0.4) == [[0, 1, 3], [2]]  # the copy's missing pair with 2 counts 0
+    assert story_groups([0, 1, 2, 3], more, 0.4, copies=[(0, 3)]) == [[0, 1, 2, 3]]
+    assert regroup_from([[0, 1, 2]], [3], more, 0.4, 0.5, copies=[(0, 3)]) == [[0, 1, 2, 3]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(GRAPHS, st.sampled_from([0.35, 0.4, 0.5]), st.data())
+def test_a_copy_arriving_changes_no_other_documents_story(graph, threshold, data):
+    n, scores = graph
+    original = data.draw(st.integers(0, n - 1))
+    # the copy (node n) scores as its original does with every other document, or was never paired with some
+    kept = data.draw(st.lists(st.booleans(), min_size=len(scores), max_size=len(scores)))
+    more = dict(scores)
+    for ((a, b), s), keep in zip(scores.items(), kept):
+        if keep and original in (a, b):
+            more[(b if a == original else a, n)] = s
+    more[(original, n)] = 1.0
+    before = story_groups(list(range(n)), scores, threshold, attach=0.5)
+    after = story_groups(list(range(n + 1)), more, threshold, attach=0.5, copies=[(original, n)])
+    assert [[m for m in g if m != n] for g in after] == before
+    assert any(original in g and n in g for g in after)
+
+
 def test_copy_units_are_the_components_of_copy_pairs():
     assert copy_units([(3, 5), (5, 8), (1, 2)]) == {1: 1, 2: 1, 3: 3, 5: 3, 8: 3}
     assert copy_units([]) == {}
@@ -133,9 +161,7 @@ def test_a_story_taken_whole_gives_back_copies_attached_together():
 def story_by_story(stories, added, scores, threshold, attach, copies=()):
     """Grouping as the story-by-story path does it: the stories taken whole (attached members alone), the added
     documents alone."""
-    start = without_attached(stories, scores, threshold, attach, copies) + [[k] for k in added]
-    members = sorted(m for g in start for m in g)
-    return attach_singletons(average_link(members, scores, threshold, start=start), scores, attach, copies)
+    return regroup_from(stories, added, scores, threshold, attach, copies)
 
 
 def test_a_member_that_average_linkage_took_in_is_not_taken_out():
