@@ -229,6 +229,7 @@ class Detector(StorySteps, DedupSteps):
         if not getattr(self.encoder, "fork_safe", False):
             yield
             return
+        _ = self.encoder.dimension  # loaded here first: a worker forked before would load (or distil) it itself
         _WORKER_ENCODERS[id(self)] = self.encoder
         try:
             yield

@@ -142,7 +142,8 @@ class StorySteps:
         clusters.attach_singletons) starts alone again. Regrouping a whole component instead costs its pairs at every
         batch, and a large index can hold a component of thousands of documents (many reports on one topic, each
         linked to a few others); this costs the pairs of the stories the batch reaches. Only the order of merges can
-        differ from a full regrouping, which the next rescoring (when the index has doubled) does again."""
+        differ from a full regrouping, which the next rescoring (when the index has doubled) does again, and copies
+        are one node only where both are among the stories reached."""
         reached = sorted(self.store.linked(added, self.params.grouping_threshold, self.params.same_story_threshold)
                          | set(added))
         previous = self.store.clusters_of(reached)
