@@ -103,19 +103,20 @@ def collapse_copies(members: list[int], scores: dict[Pair, float], unit: dict[in
     """`members` and `scores` with each set of copies (copy_units) one node, named by its smallest member: copies of
     one text are one text, so average linkage must not count each of them in a group's mean (a copy that no
     candidate source paired with a document would count 0 there, and one that was would count its pair twice).
-    A node's score with another is the highest of its members' (copies score alike with anything; a pair never
-    proposed is no evidence against them)."""
+    A node's score with another is the mean of its members' scored pairs with it: a pair no candidate source
+    proposed is no evidence against copies, and the highest would let the closest of two near-copies speak for
+    both (on ECB+, two near-copies of one fight report joined their topic's two events that way)."""
     if not unit:
         return members, scores
     nodes = sorted({unit.get(m, m) for m in members})
-    collapsed: dict[Pair, float] = {}
+    sums: dict[Pair, list[float]] = {}
     for (a, b), s in scores.items():
         ra, rb = unit.get(a, a), unit.get(b, b)
         if ra != rb:
-            pair = (ra, rb) if ra < rb else (rb, ra)
-            if s > collapsed.get(pair, -1.0):
-                collapsed[pair] = s
-    return nodes, collapsed
+            total = sums.setdefault((ra, rb) if ra < rb else (rb, ra), [0.0, 0])
+            total[0] += s
+            total[1] += 1
+    return nodes, {pair: total / count for pair, (total, count) in sums.items()}
 
 
 def expand_copies(groups: list[list[int]], members: list[int], unit: dict[int, int]) -> list[list[int]]:
