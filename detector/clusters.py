@@ -129,64 +129,49 @@ def expand_copies(groups: list[list[int]], members: list[int], unit: dict[int, i
     return sorted((sorted(m for node in g for m in of_node.get(node, ())) for g in groups), key=lambda g: g[0])
 
 
-def _lone(group: list[int], unit: dict[int, int]) -> bool:
-    """A group of one document, or of copies of one text only."""
-    return len(group) == 1 or len({unit.get(m, m) for m in group}) == 1
-
-
-def attach_singletons(groups: list[list[int]], scores: dict[Pair, float], attach: float,
-                      copies: Iterable[Pair] = ()) -> list[list[int]]:
-    """`groups` with every lone group joined to the group of its strongest pair among the groups that are not lone,
-    when that pair scores at least `attach` (ties: the smaller key). A lone group is a single document, or copies of
-    one text only (`copies`: pairs of texts that each hold most of the other's wording, see copy_units): a copy of
-    a document says nothing new about which story it tells. Average linkage can leave a document alone although
-    one of its pairs says "same story": a brief or a one-paragraph excerpt matches one report closely and the rest
-    of its story weakly, and the mean over the whole story stays under the grouping threshold. A pair that says the
-    same story then decides, as it does in the pair's report. Only lone groups move, and only into groups that are
-    not, so no chain forms through a lone document and the result does not depend on the order of the groups. A
-    document (or copies of one text) that is the strongest pair of two or more lone groups takes none of them: they
-    would end in one story although average linkage kept them apart, which is what a roundup or digest quoting
-    several one-report stories looks like (each brief it quotes is contained in it), not one story told again."""
-    return _attach(groups, scores, attach, copy_units(copies))
-
-
-def _attach(groups: list[list[int]], scores: dict[Pair, float], attach: float, unit: dict[int, int]
-            ) -> list[list[int]]:
-    """attach_singletons, with the copy units worked out (copy_units)."""
-    lone = {n for n, g in enumerate(groups) if _lone(g, unit)}
-    index = {m: n for n, g in enumerate(groups) for m in g}
-    best: dict[int, tuple[float, int]] = {}  # lone group -> (-score, partner) of its strongest pair to a real group
+def attach_singletons(groups: list[list[int]], scores: dict[Pair, float], attach: float) -> list[list[int]]:
+    """`groups` with every group of one document joined to the group of its strongest pair into a group of two
+    members or more (ties: the smaller key), when that pair scores at least `attach`. Average linkage can
+    leave a document alone although one of its pairs says "same story": a brief or a one-paragraph excerpt matches
+    one report closely and the rest of its story weakly, and the mean over the whole story stays under the grouping
+    threshold. A pair that says the same story then decides, as it does in the pair's report. Only groups that were
+    single before attaching move, and only into groups that were not, so no chain forms through a lone document and
+    the result does not depend on the order of the groups. A document that is the strongest pair of two or more
+    lone documents takes none of them: they would end in one story although average linkage kept them apart, which
+    is what a roundup or digest quoting several one-report stories looks like (each brief it quotes is contained in
+    it), not one story told again. Copies of one text are one document here where the caller collapsed them first
+    (collapse_copies, as story_groups and regroup_from do)."""
+    size = {m: len(g) for g in groups for m in g}
+    best: dict[int, tuple[float, int]] = {}  # lone member -> (-score, partner) of its strongest pair to a real group
     for (a, b), s in scores.items():
         if s < attach:
             continue
-        for member, other in ((a, b), (b, a)):
-            n, partner = index.get(member), index.get(other)
-            if n in lone and partner is not None and partner not in lone:
+        for lone, other in ((a, b), (b, a)):
+            if size.get(lone) == 1 and size.get(other, 0) > 1:
                 option = (-s, other)
-                if n not in best or option < best[n]:
-                    best[n] = option
-    takers = Counter(unit.get(partner, partner) for _, partner in best.values())  # copies of a roundup are one
-    best = {n: option for n, option in best.items() if takers[unit.get(option[1], option[1])] == 1}
+                if lone not in best or option < best[lone]:
+                    best[lone] = option
+    takers = Counter(partner for _, partner in best.values())
+    best = {lone: option for lone, option in best.items() if takers[option[1]] == 1}
     if not best:
         return groups
+    index = {m: n for n, g in enumerate(groups) for m in g}
     joined = [list(g) for g in groups]
-    for n, (_, partner) in best.items():
-        joined[index[partner]].extend(groups[n])
-        joined[n] = []
+    for lone, (_, partner) in best.items():
+        joined[index[partner]].append(lone)
+        joined[index[lone]] = []
     return sorted((sorted(g) for g in joined if g), key=lambda g: g[0])
 
 
 def without_attached(groups: list[list[int]], scores: dict[Pair, float], threshold: float,
-                     attach: float, copies: Iterable[Pair] = ()) -> list[list[int]]:
-    """`groups` (stories) with the lone groups that attach_singletons put there taken out, each a group again:
-    grouping that starts from stories taken whole then starts them alone again, so that a document attached while
-    it was alone can join reports of its own story that came since (or be attached again). They are found by
-    grouping each story's members again by average linkage over its own pairs, which gives back a story that average
-    linkage made: the lone groups (a document, or copies of one text: see attach_singletons) it leaves beside a core
-    of two or more, with a pair of at least `attach` in the story, are the attached ones. The rest stays whole (the
-    union of the cores, with any lone group that has no such pair), so no story is split otherwise. One pass over
-    `scores` sorts them into stories."""
-    unit = copy_units(copies)
+                     attach: float) -> list[list[int]]:
+    """`groups` (stories) with the members that attach_singletons put there taken out, each alone: grouping that
+    starts from stories taken whole then starts them alone again, so that a document attached while it was alone
+    can join reports of its own story that came since (or be attached again). They are found by grouping each
+    story's members again by average linkage over its own pairs, which gives back a story that average linkage
+    made: the members it leaves alone beside a core of two or more, with a pair of at least `attach` in the story,
+    are the attached ones. The rest stays whole (the union of the cores, with any member alone that has no such
+    pair), so no story is split otherwise. One pass over `scores` sorts them into stories."""
     group_of = {m: n for n, g in enumerate(groups) if len(g) >= 3 for m in g}
     own: dict[int, dict[Pair, float]] = {}
     for (a, b), s in scores.items():
@@ -200,15 +185,14 @@ def without_attached(groups: list[list[int]], scores: dict[Pair, float], thresho
             found.append(g)
             continue
         again = average_link(sorted(g), pairs, threshold)
-        alone = [h for h in again if _lone(h, unit)]
+        alone = {h[0] for h in again if len(h) == 1}
         if len(alone) == len(again):  # no core: not a story average linkage made here; kept as it is
             found.append(g)
             continue
         strong = {m for (a, b), s in pairs.items() if s >= attach for m in (a, b)}
-        loose = [h for h in alone if strong.intersection(h)]
-        out = {m for h in loose for m in h}
-        found.append([m for m in g if m not in out])
-        found.extend(loose)
+        loose = alone & strong
+        found.append([m for m in g if m not in loose])
+        found.extend([m] for m in g if m in loose)
     return found
 
 

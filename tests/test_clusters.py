@@ -5,8 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detector.clusters import (assign_ids, attach_singletons, average_link, components, copy_units,
-                               format_cluster_id, regroup_from, story_groups, without_attached)
+from detector.clusters import (assign_ids, attach_singletons, average_link, collapse_copies, components,
+                               copy_units, expand_copies, format_cluster_id, regroup_from, story_groups,
+                               without_attached)
 
 THRESHOLD = 0.5
 #: (n, scores): n nodes and a score in [0, 1] for some of their pairs (smaller key first).
@@ -92,6 +93,16 @@ def test_a_story_taken_whole_gives_back_the_documents_only_attaching_put_there()
     assert average_link([1, 2, 3, 4, 5], more, THRESHOLD, start=start) == [[1, 2, 3], [4, 5]]
 
 
+def collapsed(step, groups, scores, *args, copies):
+    """`step` (attach_singletons, without_attached) run as story_groups and regroup_from run it: on the groups with
+    each set of copies one node (collapse_copies), expanded afterwards."""
+    unit = copy_units(copies)
+    members = sorted(m for g in groups for m in g)
+    _, node_scores = collapse_copies(members, scores, unit)
+    node_groups = [sorted({unit.get(m, m) for m in g}) for g in groups]
+    return expand_copies(step(node_groups, node_scores, *args), members, unit)
+
+
 def test_copies_of_one_text_attach_together_as_one_lone_document():
     # 4 was attached to the story {1, 2, 3} through its pair with 1; then 5 arrives, a copy of 4 (a credit line more)
     scores = {(1, 2): 0.9, (1, 3): 0.9, (2, 3): 0.9, (1, 4): 0.8, (4, 5): 0.99, (1, 5): 0.8}
@@ -100,13 +111,15 @@ def test_copies_of_one_text_attach_together_as_one_lone_document():
     assert story_groups([1, 2, 3, 4, 5], scores, THRESHOLD, attach=0.5) == [[1, 2, 3], [4, 5]]  # a story of its own
     assert story_groups([1, 2, 3, 4, 5], scores, THRESHOLD, attach=0.5, copies=[(4, 5)]) == [[1, 2, 3, 4, 5]]
     # two copies alone are no story to attach to: a lone document beside them stays alone, as beside one document
-    assert attach_singletons([[1, 2], [3]], {(1, 2): 0.99, (2, 3): 0.8}, 0.5, copies=[(1, 2)]) == [[1, 2], [3]]
+    assert collapsed(attach_singletons, [[1, 2], [3]], {(1, 2): 0.99, (2, 3): 0.8}, 0.5, copies=[(1, 2)]) == \
+        [[1, 2], [3]]
     # a roundup that is the strongest pair of a lone document and of two copies of another brief takes neither
-    assert attach_singletons([[10, 11, 12], [13], [14, 15]], {(10, 13): 0.9, (10, 14): 0.9, (14, 15): 1.0}, 0.5,
-                             copies=[(14, 15)]) == [[10, 11, 12], [13], [14, 15]]
+    assert collapsed(attach_singletons, [[10, 11, 12], [13], [14, 15]],
+                     {(10, 13): 0.9, (10, 14): 0.9, (14, 15): 1.0}, 0.5, copies=[(14, 15)]) == \
+        [[10, 11, 12], [13], [14, 15]]
     # a group of copies and of another document is a story like any other
-    assert attach_singletons([[1, 2, 3], [4]], {(1, 2): 0.99, (1, 3): 0.7, (3, 4): 0.8}, 0.5,
-                             copies=[(1, 2)]) == [[1, 2, 3, 4]]
+    assert collapsed(attach_singletons, [[1, 2, 3], [4]], {(1, 2): 0.99, (1, 3): 0.7, (3, 4): 0.8}, 0.5,
+                     copies=[(1, 2)]) == [[1, 2, 3, 4]]
 
 
 def test_copies_of_a_roundup_take_no_lone_briefs_between_them():
@@ -114,7 +127,7 @@ def test_copies_of_a_roundup_take_no_lone_briefs_between_them():
     # strongest pair of 4 with 1 and of 5 with 2: between them, the two copies are the strongest pair of two briefs
     groups, scores = [[1, 2, 3], [4], [5]], {(1, 2): 0.99, (1, 3): 0.9, (1, 4): 0.9, (2, 5): 0.9}
     assert attach_singletons(groups, scores, 0.5) == [[1, 2, 3, 4, 5]]  # not known to be copies
-    assert attach_singletons(groups, scores, 0.5, copies=[(1, 2)]) == groups
+    assert collapsed(attach_singletons, groups, scores, 0.5, copies=[(1, 2)]) == groups
 
 
 def test_average_linkage_counts_copies_of_one_text_once():
@@ -152,7 +165,8 @@ def test_copy_units_are_the_components_of_copy_pairs():
 
 def test_a_story_taken_whole_gives_back_copies_attached_together():
     scores = {(1, 2): 0.9, (1, 3): 0.9, (2, 3): 0.9, (1, 4): 0.8, (4, 5): 0.99, (1, 5): 0.8}
-    assert without_attached([[1, 2, 3, 4, 5]], scores, THRESHOLD, 0.5, copies=[(4, 5)]) == [[1, 2, 3], [4, 5]]
+    assert collapsed(without_attached, [[1, 2, 3, 4, 5]], scores, THRESHOLD, 0.5, copies=[(4, 5)]) == \
+        [[1, 2, 3], [4, 5]]
     assert story_by_story([[1, 2, 3, 4, 5]], [], scores, THRESHOLD, 0.5, copies=[(4, 5)]) == [[1, 2, 3, 4, 5]]
     # not copies: the two are a story of their own that average linkage made, and stay in it
     assert without_attached([[1, 2, 3], [4, 5]], scores, THRESHOLD, 0.5) == [[1, 2, 3], [4, 5]]
