@@ -48,8 +48,6 @@ class Profile:
     full_neighbor_min_cosine: float | None = None
     #: Settings.rare_terms of its new indexes (0: no rare-term candidates).
     rare_terms: int = 0
-    #: Settings.shared_sentences of its new indexes.
-    shared_sentences: bool = True
 
 
 # The neighbour floors keep 95% of the same-event pairs of NewsWCL50 briefs (articles cut to their first 2, 3 or 5
@@ -269,8 +267,7 @@ class Settings:
         return cls(model=model or chosen.model, profile=name, splitter=chosen.splitter,
                    neighbor_min_cosine=chosen.neighbor_min_cosine,
                    full_neighbor_min_cosine=chosen.full_neighbor_min_cosine, common_direction=direction,
-                   common_components=components, rare_terms=chosen.rare_terms,
-                   shared_sentences=chosen.shared_sentences)
+                   common_components=components, rare_terms=chosen.rare_terms)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
