@@ -134,13 +134,8 @@ def _zipf(word: str) -> float:
     value is read from the frequency list directly, with wordfreq's rounding (equal to it: tested); that costs a
     dictionary lookup instead of tokenizing the word (a forked worker starts with none of this cache)."""
     if word.isascii() and word.isalpha() and word.islower():
-        return _zipf_of(_english_frequencies().get(word, 0.0))
+        return _zipf_of(get_frequency_dict("en", "best").get(word, 0.0))  # loaded once: wordfreq caches it
     return zipf_frequency(word, "en")
-
-
-@lru_cache(maxsize=1)
-def _english_frequencies() -> dict[str, float]:
-    return get_frequency_dict("en", "best")
 
 
 def _zipf_of(frequency: float) -> float:
@@ -437,8 +432,8 @@ def word_ngrams(sentences: list[str], size: int = NGRAM, tokens: list[list[str]]
 
 def sentence_hashes(sentences: list[str], tokens: list[list[str]] | None = None) -> list[int]:
     """A stable 64-bit hash of each distinct sentence of at least NGRAM words, its words folded and joined by
-    spaces (so that case, quotes, dashes and spacing do not count), in order: what two texts that share a sentence
-    word for word have in common. `tokens`: words() of each sentence, if already known."""
+    spaces (so that case, and the punctuation and spacing between words, do not count), in order: what two texts
+    that share a sentence word for word have in common. `tokens`: words() of each sentence, if already known."""
     found: dict[int, None] = {}
     for n, sentence in enumerate(sentences):
         sentence_words = words(sentence) if tokens is None else tokens[n]
