@@ -16,7 +16,7 @@ from rapidfuzz import fuzz
 from .config import RARE_TERM_MIN_WEIGHT, Settings
 from .encoders import Encoder, TokenEncoder
 from .evidence import (PairEvidence, Terms, TermStats, align, containments, lead_cosine, quotations_of,
-                       rare_name_terms, sentence_hashes, specific_terms, term_overlap, word_ngrams)
+                       rare_name_terms, sentence_hash, specific_terms, term_overlap, word_ngrams)
 from .minhash import content_words, jaccard, shingles, signature
 from .sentences import split_sentences, words
 from .vectors import as_stored, cosine_from_inner_product, cosine_matrix, document_vector
@@ -39,6 +39,9 @@ class TextView:
     _quotes: list[tuple[int, str]] | None = field(default=None, repr=False)
     _sentence_hashes: list[int] | None = field(default=None, repr=False)
     _rare_names: list[str] | None = field(default=None, repr=False)
+    _sentence_keys: list[int | None] | None = field(default=None, repr=False)
+    #: where each sentence stands in the whole text, for a view of part of it (boilerplate.set_aside); else None.
+    positions: list[int] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.vector = document_vector(self.vectors, self.common_directions)
@@ -69,9 +72,21 @@ class TextView:
 
     @property
     def sentence_hashes(self) -> list[int]:
+        """evidence.sentence_hashes of its sentences (distinct, in order)."""
         if self._sentence_hashes is None:
-            self._sentence_hashes = sentence_hashes(self.sentences)
+            self._sentence_hashes = list(dict.fromkeys(k for k in self.sentence_keys if k is not None))
         return self._sentence_hashes
+
+    @property
+    def sentence_keys(self) -> list[int | None]:
+        """evidence.sentence_hash of each sentence, in order (None for one of fewer than NGRAM words)."""
+        if self._sentence_keys is None:
+            self._sentence_keys = [sentence_hash(s) for s in self.sentences]
+        return self._sentence_keys
+
+    def position(self, index: int) -> int:
+        """Where its sentence `index` stands in the whole text."""
+        return index if self.positions is None else self.positions[index]
 
     @property
     def ngrams(self) -> set[str]:

@@ -199,6 +199,10 @@ class Settings:
     #: rare_term_texts distinct texts count (others are boilerplate). False in an index made before there were
     #: such candidates (its database has no lists of them).
     shared_sentences: bool = True
+    #: sentences held word for word by more than rare_term_texts distinct texts are boilerplate (a sign-off, a
+    #: copyright line, a newsletter prompt) and are set aside when two texts are compared (see boilerplate.py).
+    #: Needs shared_sentences, whose table counts the texts. False in an index made before.
+    boilerplate: bool = True
 
     def __post_init__(self) -> None:
         profile(self.profile)
@@ -224,6 +228,11 @@ class Settings:
             raise ValueError(f"rare_term_texts={self.rare_term_texts} must be 1 or more")
         if not isinstance(self.shared_sentences, bool):
             raise ValueError(f"shared_sentences={self.shared_sentences!r} must be true or false")
+        if not isinstance(self.boilerplate, bool):
+            raise ValueError(f"boilerplate={self.boilerplate!r} must be true or false")
+        if self.boilerplate and not self.shared_sentences:
+            raise ValueError("boilerplate=True needs shared_sentences=True (its table counts the texts that hold "
+                             "each sentence): turn both on, or boilerplate off")
         if self.common_direction is not None:
             object.__setattr__(self, "common_direction", tuple(float(x) for x in self.common_direction))
             norm = sum(x * x for x in self.common_direction) ** 0.5
@@ -285,4 +294,6 @@ class Settings:
             known["full_neighbor_min_cosine"] = None
         if "shared_sentences" not in raw:  # nor lists of the texts that hold each sentence
             known["shared_sentences"] = False
+        if "boilerplate" not in raw:  # nor sentences set aside as boilerplate
+            known["boilerplate"] = False
         return cls(**known)

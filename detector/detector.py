@@ -25,11 +25,12 @@ from .documents import Document, batches, content_hash
 from . import encoders
 from .encoders import Encoder
 from .errors import IncompatibleIndexError, IndexExistsError, IndexFolderError, UnknownDocumentError
+from . import boilerplate
 from .cache import BoundedCache
 from .compare import TextView, compare
 from .dedup import DedupSteps, record_decision
 from .stories import EMBEDDING, EXACT, MINHASH, RARE_TERMS, SENTENCES, StorySteps, with_days_apart
-from .evidence import (PairEvidence, Terms, TermStats, quotations_of, rare_name_terms, sentence_hashes,
+from .evidence import (PairEvidence, Terms, TermStats, quotations_of, rare_name_terms, sentence_hash, sentence_hashes,
                        specific_terms, word_ngrams)
 from .minhash import shingles, signature, signature_from_bytes, signature_to_bytes
 from .parallel import MIN_TEXTS_PER_PROCESS, Worker, fork_map
@@ -84,6 +85,8 @@ class Detector(StorySteps, DedupSteps):
         self._terms_cache: BoundedCache[int, Terms] = BoundedCache(VIEW_CACHE_SIZE)
         #: document id -> cluster id of the text it replaces, until the next reclustering.
         self._inherited: dict[str, str | None] = {}
+        #: key -> (positions set aside, the whole view, the view without them) of documents with boilerplate.
+        self._parts: BoundedCache[int, tuple[tuple[int, ...], TextView, TextView]] = BoundedCache(VIEW_CACHE_SIZE)
 
     # ---- opening -------------------------------------------------------------------------------------------
     @classmethod
@@ -182,13 +185,14 @@ class Detector(StorySteps, DedupSteps):
             with self.store.writing(timeout=lock_timeout), Worker() as worker, self._encoding_in_workers():
                 snapshot = self.snapshot
                 for batch, prepared in self._batches_ahead(batches(documents, batch_size), worker if ahead else None):
-                    batch_result, new_keys = self._index_batch(batch, snapshot, prepared)
+                    batch_result, new_keys, again = self._index_batch(batch, snapshot, prepared)
                     result = result.merged(batch_result)
                     if new_keys or batch_result.metadata_updated:
                         only_added = not (batch_result.replaced or batch_result.metadata_updated)
-                        self._recluster(new_keys if only_added else None)
+                        # the stories of pairs compared again are regrouped too (_compare_again)
+                        self._recluster(sorted(set(new_keys) | set(again)) if only_added else None)
                         for key in new_keys:
-                            record_decision(self.store, key, self.params, lambda k: len(self._view(k).ngrams))
+                            record_decision(self.store, key, self.params, self._ngram_count)
                         self.store.commit(snapshot)
                     if progress:
                         progress(len(batch))
@@ -281,8 +285,9 @@ class Detector(StorySteps, DedupSteps):
         return _Ahead(future, [doc.id for doc in handed], worker) if future is not None else None
 
     def _index_batch(self, batch: list[Document], snapshot: Snapshot,
-                     ahead: _Ahead | None = None) -> tuple[IndexResult, list[int]]:
-        """Index one batch. `ahead`: what a worker is preparing of it, if anything."""
+                     ahead: _Ahead | None = None) -> tuple[IndexResult, list[int], list[int]]:
+        """Index one batch: its result, the keys it added, and those of the pairs compared again (_compare_again).
+        `ahead`: what a worker is preparing of it, if anything."""
         added, replaced, unchanged, updated, exact = [], [], [], [], []
         todo: list[tuple[Document, int | None]] = []
         for doc in batch:  # ids are unique within a batch (see _batches)
@@ -333,6 +338,10 @@ class Detector(StorySteps, DedupSteps):
         exact_pairs: list[tuple[int, int]] = []
         by_hash: dict[str, int] = {}
         settings = self.settings
+        # the sentences of the new texts that no more than rare_term_texts texts hold yet, with their holders: those
+        # that this batch makes boilerplate were compared as content in their holders' pairs
+        watched = self.store.sentence_holders(sorted({k for i in need for k in prepared[i].sentence_keys or ()
+                                                      if k is not None})) if settings.boilerplate else {}
         holding = settings.rare_term_texts if settings.rare_terms or settings.shared_sentences else 0  # Store.holders
         for i, (doc, seq) in enumerate(todo):
             digest = doc.content_hash
@@ -341,7 +350,7 @@ class Detector(StorySteps, DedupSteps):
             if i in vectors:
                 view = TextView(sentences[i], as_stored(vectors[i]), sig, self._directions, _terms=prepared[i].terms,
                                 _ngrams=prepared[i].ngrams, _quotes=prepared[i].quotes,
-                                _sentence_hashes=prepared[i].sentence_hashes, _rare_names=prepared[i].rare_names)
+                                _sentence_keys=prepared[i].sentence_keys, _rare_names=prepared[i].rare_names)
             else:  # exact duplicate of an indexed document: reuse its sentences and vectors, no model run
                 view = TextView(self._view(original).sentences, self._view(original).vectors, sig, self._directions)
             texts, vecs = view.sentences, view.vectors
@@ -369,9 +378,33 @@ class Detector(StorySteps, DedupSteps):
         scored = self._confirm(candidates, published)
         self.store.put_pairs(scored)
         confirmed = sum(pair.relation != "different" for pair in scored)
+        again = self._compare_again(watched, set(candidates))
         return IndexResult(added=added, replaced=replaced, unchanged=unchanged, metadata_updated=updated,
                            exact_duplicates=exact, candidate_pairs=len(candidates), confirmed_pairs=confirmed,
-                           sentences_encoded=runs), new_keys
+                           sentences_encoded=runs), new_keys, again
+
+    def _compare_again(self, watched: dict[int, list[tuple[int, int]]], done: set[tuple[int, int]]) -> list[int]:
+        """Of `watched` (Store.sentence_holders before this batch), the sentences now held by more than
+        rare_term_texts texts have become boilerplate: the stored pairs of the texts that held them (copies
+        included) were compared with them, so they are compared again, without (the pairs in `done` were just
+        compared). The keys of the pairs compared again, whose stories must be regrouped."""
+        newly = self.store.common_sentences(sorted(watched), self.settings.rare_term_texts) if watched else set()
+        holders = sorted({key for h in newly for key, _ in watched[h]})
+        if not holders:
+            return []
+        keys = sorted({copy for copies in self.store.copies_of(holders).values() for copy in copies})
+        # only the texts that are compared otherwise now: one that keeps every sentence (they are most of it), as it
+        # did before, or that set the same ones aside, gives its pairs the same evidence
+        views = {key: self._view(key) for key in keys}
+        common = self._common_sentences(views.values())
+        changed = [key for key, view in views.items()
+                   if boilerplate.common_positions(view, common) != boilerplate.common_positions(view, common - newly)]
+        pairs = {(pair.a_key, pair.b_key): set(pair.sources) for key in changed for pair in self.store.pairs_of(key)
+                 if (pair.a_key, pair.b_key) not in done}
+        touched = sorted({k for pair in pairs for k in pair})
+        published = {k: d.published for k, d in self.store.summaries_by_key(touched).items()}
+        self.store.put_pairs(self._confirm(pairs, published))
+        return touched
 
     def _encode_once(self, sentences: list[str]) -> tuple[np.ndarray, int]:
         """The vectors of `sentences`, each distinct sentence encoded once (copies and light edits of one story
@@ -390,6 +423,7 @@ class Detector(StorySteps, DedupSteps):
         self._snapshot = None
         self._views.clear()
         self._terms_cache.clear()
+        self._parts.clear()
         self._term_stats = None
         self._inherited.clear()
 
@@ -403,6 +437,7 @@ class Detector(StorySteps, DedupSteps):
         snapshot.remove(key)
         self._views.pop(key, None)
         self._terms_cache.pop(key, None)
+        self._parts.pop(key, None)
 
     def _candidates(self, new_keys: list[int], exact_pairs: list[tuple[int, int]]) -> dict[tuple[int, int], set[str]]:
         found: dict[tuple[int, int], set[str]] = {}
@@ -488,7 +523,7 @@ class Detector(StorySteps, DedupSteps):
                  published: dict[int, str | None]) -> list[StoredPair]:
         """The evidence and score of each candidate pair, to be stored. The evidence is computed on both cores
         (parallel.fork_map) from views loaded here first: workers never read the database."""
-        views = {key: self._view(key) for pair in candidates for key in pair}
+        views = self._comparable({key: self._view(key) for pair in candidates for key in pair})
         for view in views.values():  # worked out here, once: what a forked worker works out is lost with it
             view.prepare()
         evidence = functools.partial(_pair_features, views, self.params.align_threshold, self._stats())
@@ -498,6 +533,33 @@ class Detector(StorySteps, DedupSteps):
             score = self.scorer.score(features, exact=EXACT in sources)
             scored.append(StoredPair(a, b, sorted(sources), features, score.probability, score.relation))
         return scored
+
+    def _common_sentences(self, views: Iterable[TextView]) -> set[int]:
+        """The hashes of the sentences of `views` that more than rare_term_texts distinct texts of the index hold:
+        boilerplate (boilerplate.py)."""
+        hashes = sorted({h for view in views for h in view.sentence_hashes})
+        return self.store.common_sentences(hashes, self.settings.rare_term_texts) if hashes else set()
+
+    def _comparable(self, views: dict) -> dict:
+        """The views (indexed documents' by key, or any other key) as they are compared: each without its
+        boilerplate (boilerplate.set_aside), where the index sets it aside. The parts of indexed documents are
+        kept while the same sentences are set aside."""
+        if not self.settings.boilerplate:
+            return views
+        common = self._common_sentences(views.values())
+        if not common:
+            return views
+        found = {}
+        for key, view in views.items():
+            dropped = boilerplate.common_positions(view, common)
+            known = self._parts.get(key) if isinstance(key, int) else None
+            if known is not None and known[0] == dropped and known[1] is view:
+                found[key] = known[2]
+                continue
+            found[key] = boilerplate.without(view, dropped, self.settings)
+            if isinstance(key, int) and dropped:
+                self._parts[key] = (dropped, view, found[key])
+        return found
 
     def _evidence(self, a: TextView, b: TextView, *, indexed: tuple[bool, bool] = (True, True),
                   explain: bool = True) -> PairEvidence:
@@ -520,6 +582,10 @@ class Detector(StorySteps, DedupSteps):
                             signature_from_bytes(sig), self._directions, _terms=Terms(**terms))
             self._views[key] = view
         return view
+
+    def _ngram_count(self, key: int) -> int:
+        """How many distinct word 3-grams the indexed text `key` has as it is compared (without boilerplate)."""
+        return len(self._comparable({key: self._view(key)})[key].ngrams)
 
     def _id_of(self, key: int) -> str:
         return self.store.summaries_by_key([key])[key].id
@@ -570,9 +636,10 @@ class Detector(StorySteps, DedupSteps):
             sources.setdefault(key, set()).add(SENTENCES)
         docs = self.store.documents_by_key(sorted(sources))
         cluster_of = self.store.clusters_of(sorted(sources))  # the matches' clusters only, not the whole map
+        views = self._comparable({"query": query, **{key: self._view(key) for key in sources}})
         matches = []
         for key, found_by in sources.items():
-            features = self._evidence(query, self._view(key), indexed=(False, True)).features()
+            features = self._evidence(views["query"], views[key], indexed=(False, True)).features()
             score = self.scorer.score(features, exact=docs[key].content_hash == digest)
             matches.append(Match(docs[key].id, score.probability, score.verdict, score.relation, features,
                                  sorted(found_by),
@@ -584,16 +651,22 @@ class Detector(StorySteps, DedupSteps):
     def report(self, a_id: str, b_id: str) -> PairReport:
         """The full similarity report of two indexed documents."""
         a, b = (self._require(x) for x in (a_id, b_id))
-        view_a, view_b = self._view(a.key), self._view(b.key)
+        whole_a, whole_b = self._view(a.key), self._view(b.key)
+        views = self._comparable({"a": whole_a, "b": whole_b})
+        view_a, view_b = views["a"], views["b"]
         evidence = self._evidence(view_a, view_b)
         features = with_days_apart(evidence.features(), a.published, b.published)
         stored = self.store.pair(a.key, b.key)
         score = self.scorer.score(features, exact=a.content_hash == b.content_hash)
         cluster_of = self.store.clusters_of([a.key, b.key])
-        aligned = [AlignedSentences(p.a_index, p.b_index, view_a.sentences[p.a_index], view_b.sentences[p.b_index],
-                                    p.similarity, p.quote) for p in evidence.alignment.pairs]
-        near = [AlignedSentences(p.a_index, p.b_index, view_a.sentences[p.a_index], view_b.sentences[p.b_index],
-                                 p.similarity) for p in evidence.alignment.near]
+        # sentence numbers are the whole texts', boilerplate or not
+        aligned = [AlignedSentences(view_a.position(p.a_index), view_b.position(p.b_index),
+                                    view_a.sentences[p.a_index], view_b.sentences[p.b_index], p.similarity, p.quote)
+                   for p in evidence.alignment.pairs]
+        near = [AlignedSentences(view_a.position(p.a_index), view_b.position(p.b_index), view_a.sentences[p.a_index],
+                                 view_b.sentences[p.b_index], p.similarity) for p in evidence.alignment.near]
+        set_aside = [[i for i in range(len(whole.sentences)) if i not in set(part.positions)]
+                     if part.positions is not None else [] for whole, part in ((whole_a, view_a), (whole_b, view_b))]
         lineage = []
         for doc in (a, b):
             decision = self.store.decision(doc.key)
@@ -602,8 +675,8 @@ class Detector(StorySteps, DedupSteps):
                 lineage.append(f"{doc.id} arrived as a {decision.relation} of {decision.matched_id}{gone}")
         return PairReport(a.id, b.id, score.probability, score.verdict, score.relation, features,
                           stored.sources if stored else [], aligned, evidence.terms.shared,
-                          len(view_a.sentences), len(view_b.sentences), cluster_of.get(a.key),
-                          cluster_of.get(b.key), self.params.align_threshold, near, lineage)
+                          len(whole_a.sentences), len(whole_b.sentences), cluster_of.get(a.key),
+                          cluster_of.get(b.key), self.params.align_threshold, near, lineage, set_aside)
 
     def _require(self, doc_id: str):
         doc = self.store.document(doc_id)
@@ -685,14 +758,15 @@ class _Ahead:
 @dataclass(frozen=True)
 class _Prepared:
     """What indexing needs of a text before the encoder: its MinHash signature (bytes), and for a new text its
-    sentences, specific terms, word n-grams, quotations and (with shared_sentences) sentence hashes."""
+    sentences, specific terms, word n-grams, quotations and (with shared_sentences) the hash of each sentence."""
 
     signature: bytes
     sentences: list[str] | None = None
     terms: Terms | None = None
     ngrams: set[str] | None = None
     quotes: list[tuple[int, str]] | None = None
-    sentence_hashes: list[int] | None = None
+    #: evidence.sentence_hash of each sentence (with shared_sentences).
+    sentence_keys: list[int | None] | None = None
     #: the rare names among its terms (TextView.rare_names), with rare-term candidates on.
     rare_names: list[str] | None = None
     #: the sentence vectors, as stored (float16), where a worker encoded them.
@@ -731,8 +805,8 @@ def _prepare_text(settings: Settings, item: tuple[str, bool]) -> _Prepared:
         return _Prepared(sig)
     sentences = split_sentences(text, settings.splitter)
     tokens = [words(sentence) for sentence in sentences]  # once, for terms, n-grams and sentence hashes
-    hashes = sentence_hashes(sentences, tokens) if settings.shared_sentences else None
+    keys = [sentence_hash(s, t) for s, t in zip(sentences, tokens)] if settings.shared_sentences else None
     terms = specific_terms(sentences, tokens)
     names = rare_name_terms(terms.counts, RARE_TERM_MIN_WEIGHT) if settings.rare_terms else None
-    return _Prepared(sig, sentences, terms, word_ngrams(sentences, tokens=tokens), quotations_of(sentences), hashes,
+    return _Prepared(sig, sentences, terms, word_ngrams(sentences, tokens=tokens), quotations_of(sentences), keys,
                      names)

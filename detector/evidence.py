@@ -430,18 +430,26 @@ def word_ngrams(sentences: list[str], size: int = NGRAM, tokens: list[list[str]]
     return set(map(" ".join, zip(*(folded[i:] for i in range(size)))))
 
 
+def sentence_hash(sentence: str, sentence_words: list[str] | None = None) -> int | None:
+    """A stable 64-bit hash of a sentence of at least NGRAM words, its words folded and joined by spaces (so that
+    case, and the punctuation and spacing between words, do not count); None for a shorter one. `sentence_words`:
+    its words(), if already known."""
+    sentence_words = words(sentence) if sentence_words is None else sentence_words
+    if len(sentence_words) < NGRAM:
+        return None
+    folded = " ".join(sentence_words).lower() if sentence.isascii() else " ".join(map(fold, sentence_words))
+    digest = hashlib.blake2b(folded.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)  # SQLite's integers are signed 64-bit
+
+
 def sentence_hashes(sentences: list[str], tokens: list[list[str]] | None = None) -> list[int]:
-    """A stable 64-bit hash of each distinct sentence of at least NGRAM words, its words folded and joined by
-    spaces (so that case, and the punctuation and spacing between words, do not count), in order: what two texts
-    that share a sentence word for word have in common. `tokens`: words() of each sentence, if already known."""
+    """The sentence_hash of each distinct sentence of at least NGRAM words, in order: what two texts that share a
+    sentence word for word have in common. `tokens`: words() of each sentence, if already known."""
     found: dict[int, None] = {}
     for n, sentence in enumerate(sentences):
-        sentence_words = words(sentence) if tokens is None else tokens[n]
-        if len(sentence_words) < NGRAM:
-            continue
-        folded = " ".join(sentence_words).lower() if sentence.isascii() else " ".join(map(fold, sentence_words))
-        digest = hashlib.blake2b(folded.encode("utf-8"), digest_size=8).digest()
-        found.setdefault(int.from_bytes(digest, "little", signed=True))  # SQLite's integers are signed 64-bit
+        h = sentence_hash(sentence, None if tokens is None else tokens[n])
+        if h is not None:
+            found.setdefault(h)
     return list(found)
 
 

@@ -33,6 +33,10 @@ def pair_text(report: PairReport, *, width: int = 100) -> str:
     lines += ["", f"shared specific terms: {', '.join(report.shared_terms[:30]) or '(none)'}", "",
               f"aligned sentences (cosine >= {report.align_threshold:.3f}; {report.a_id}: {report.a_sentences} "
               f"sentences, {report.b_id}: {report.b_sentences}; or sharing a quotation): {len(report.aligned)}"]
+    for side, numbers in zip("AB", report.set_aside):
+        if numbers:
+            lines.append(f"  set aside as boilerplate (held word for word by many texts of the index), {side}: "
+                         + ", ".join(f"{side}{n}" for n in numbers))
     for pair in report.aligned:
         lines.append(f"  [{pair.similarity:.3f}] A{pair.a_index}: " + _clip(pair.a_text, width))
         lines.append(f"  {'':7} B{pair.b_index}: " + _clip(pair.b_text, width))

@@ -72,6 +72,8 @@ class PairReport:
     near: list[AlignedSentences] = field(default_factory=list)
     #: how each of the two arrived: "B arrived as a rewrite of A" (the dedup lineage).
     lineage: list[str] = field(default_factory=list)
+    #: the sentence numbers of A and of B set aside as boilerplate (boilerplate.set_aside) before comparing.
+    set_aside: list[list[int]] = field(default_factory=lambda: [[], []])
 
     @property
     def same_story(self) -> bool:
@@ -85,6 +87,7 @@ class PairReport:
             "sources": self.sources, "a_cluster": self.a_cluster, "b_cluster": self.b_cluster,
             "lineage": self.lineage,
             "sentences": {"a": self.a_sentences, "b": self.b_sentences},
+            "set_aside_as_boilerplate": {"a": self.set_aside[0], "b": self.set_aside[1]},
             "align_threshold": self.align_threshold,
             "shared_terms": self.shared_terms,
             "aligned": [{"a_index": p.a_index, "b_index": p.b_index, "similarity": round(p.similarity, 4),

@@ -47,8 +47,11 @@ log = logging.getLogger("detector")
 #: refuses a 4, instead of comparing its vectors without the components it was built with. 5: the texts that hold
 #: each sentence are kept (Settings.shared_sentences); a 3 or 4 has no such lists and reads the same, with that
 #: candidate source off. Code that reads only up to 4 refuses a 5, instead of writing to it without keeping them.
-FORMAT_VERSION = 5
-READ_VERSIONS = (3, 4, 5)
+#: 6: sentences many texts hold are set aside as boilerplate when texts are compared (Settings.boilerplate); a 5
+#: and older compares whole texts and reads the same. Code that reads only up to 5 refuses a 6, instead of adding
+#: pairs compared with the boilerplate beside pairs compared without.
+FORMAT_VERSION = 6
+READ_VERSIONS = (3, 4, 5, 6)
 MANIFEST = "manifest.json"
 DATABASE = "meta.sqlite"
 LOCK = "write.lock"
@@ -552,6 +555,11 @@ class Store:
                                         "hash IN ({marks})", hashes):
             found[h] = [(int(key), int(n)) for key, _, n in (holder.partition(":") for holder in holders.split())]
         return found
+
+    def common_sentences(self, hashes: list[int], more_than: int) -> set[int]:
+        """Those of `hashes` (evidence.sentence_hash) that more than `more_than` distinct texts hold."""
+        return {h for (h,) in self._rows_in("SELECT hash FROM sentence_holders WHERE texts > ? AND hash IN ({marks})",
+                                            hashes, (more_than,))}
 
     def copies_of(self, keys: list[int]) -> dict[int, list[int]]:
         """key -> every document with its text (the same content hash; itself included), in key order, for the

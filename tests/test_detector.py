@@ -975,7 +975,8 @@ def _rare_terms_only(tmp_path, **changes):
     from detector import Detector
     from conftest import TEST_SETTINGS
 
-    settings = replace(TEST_SETTINGS, neighbors=0, lsh_threshold=0.9, shared_sentences=False, **changes)
+    settings = replace(TEST_SETTINGS, neighbors=0, lsh_threshold=0.9, shared_sentences=False, boilerplate=False,
+                       **changes)
     return Detector.open(tmp_path / "index", encoder=FakeEncoder(), settings=settings, params=TEST_PARAMS)
 
 
@@ -1114,7 +1115,7 @@ def test_no_shared_sentence_candidates_when_off_or_in_an_index_made_before_them(
 
     from detector import Detector, Settings
 
-    with _sentences_only(tmp_path, shared_sentences=False) as detector:
+    with _sentences_only(tmp_path, shared_sentences=False, boilerplate=False) as detector:
         detector.index([doc("wire", FLOOD_WIRE), doc("excerpt", WIRE_SENTENCES[3])])
         assert detector.store.count_pairs()[0] == 0
         assert detector.store._db.execute("SELECT COUNT(*) FROM sentence_holders").fetchone()[0] == 0
@@ -1125,7 +1126,7 @@ def test_no_shared_sentence_candidates_when_off_or_in_an_index_made_before_them(
         pass
     manifest = json.loads((tmp_path / "old" / "index" / "manifest.json").read_text(encoding="utf-8"))
     manifest["format_version"] = 4
-    del manifest["settings"]["shared_sentences"]
+    del manifest["settings"]["shared_sentences"], manifest["settings"]["boilerplate"]
     manifest_path = tmp_path / "old" / "index" / "manifest.json"
     manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
     with Detector.open(tmp_path / "old" / "index", encoder=FakeEncoder(), params=TEST_PARAMS) as detector:

@@ -149,7 +149,7 @@ def test_refuses_another_format_version(built_index, detector_factory):
     with pytest.raises(IncompatibleIndexError) as caught:
         detector_factory()
     assert str(caught.value).startswith(f"{built_index} was written in index format version 99; "
-                                        "this detector reads versions 3, 4 and 5. Rebuild it")
+                                        "this detector reads versions 3, 4, 5 and 6. Rebuild it")
 
 
 def test_missing_manifest(built_index, detector_factory):

@@ -1,0 +1,147 @@
+"""Boilerplate: sentences many texts of the index hold word for word are set aside when texts are compared."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from conftest import FLOOD_WIRE, TEST_PARAMS, TEST_SETTINGS, FakeEncoder, doc
+
+from detector import Detector, Settings
+from detector.boilerplate import set_aside
+from detector.compare import TextView
+from detector.evidence import sentence_hash
+from detector.minhash import shingles, signature
+from detector.report import pair_text
+
+SIGN_OFF = ("Follow the Harwick Gazette on Facebook and Twitter for live updates. "
+            "Copyright Harwick Gazette Media Group. All rights reserved.")
+
+#: four unrelated briefs (no story, name or topic in common), each signed off the same way.
+BRIEFS = {
+    "harbour": "The harbour authority in Gdansk closed two docks after a crane collapsed on Monday night. "
+               "Nobody was hurt, and cargo ships were sent to the port of Gdynia.",
+    "choir": "A children's choir from Lyon won the European youth singing contest held in Vienna this weekend. "
+             "The jury praised its performance of three folk songs from Brittany.",
+    "bees": "Beekeepers in Ontario reported losing nearly half of their hives over an unusually cold winter. "
+            "Provincial officials promised emergency grants to farmers who lost colonies.",
+    "bridge": "Engineers reopened the Tamar suspension bridge to traffic after eleven weeks of repairs. "
+              "Tolls will stay frozen until the end of the year, the council announced.",
+}
+
+
+def signed(text: str) -> str:
+    return f"{text}\n{SIGN_OFF}"
+
+
+def _detector(tmp_path, name: str = "index", **changes) -> Detector:
+    # a sentence held by more than two texts is boilerplate here (the shipped limit is ten)
+    settings = replace(TEST_SETTINGS, rare_term_texts=2, **changes)
+    return Detector.open(tmp_path / name, encoder=FakeEncoder(), settings=settings, params=TEST_PARAMS)
+
+
+def _brief_pairs(detector) -> list:
+    keys = {detector.store.document(i).key for i in BRIEFS}
+    return [p for p in detector.store.all_pairs() if p.a_key in keys and p.b_key in keys]
+
+
+def test_unrelated_briefs_signed_off_alike_are_not_one_story(tmp_path):
+    with _detector(tmp_path, "off", boilerplate=False) as detector:  # what is at stake: the sign-off links them
+        detector.index([doc(i, signed(t)) for i, t in BRIEFS.items()])
+        assert len(detector.clusters()) == 1
+    with _detector(tmp_path) as detector:
+        detector.index([doc(i, signed(t)) for i, t in BRIEFS.items()])
+        assert {frozenset(c.members) for c in detector.clusters()} == {frozenset([i]) for i in BRIEFS}
+        for pair in _brief_pairs(detector):  # compared on their own sentences: nothing aligns, no 3-gram is shared
+            assert pair.relation == "different"
+            assert (pair.features["coverage_max"], pair.features["containment"]) == (0.0, 0.0)
+
+
+def test_pairs_compared_before_a_sentence_became_boilerplate_are_compared_again(tmp_path):
+    # one at a time: the first two briefs were compared while the sign-off was held by two texts only
+    with _detector(tmp_path, "together") as detector:
+        detector.index([doc(i, signed(t)) for i, t in BRIEFS.items()])
+        together = {(p.a_key, p.b_key): (p.features, p.relation) for p in detector.store.all_pairs()}
+    with _detector(tmp_path, "one by one") as detector:
+        for i, t in BRIEFS.items():
+            detector.add(doc(i, signed(t)))
+        assert {(p.a_key, p.b_key): (p.features, p.relation) for p in detector.store.all_pairs()} == together
+        assert {frozenset(c.members) for c in detector.clusters()} == {frozenset([i]) for i in BRIEFS}
+
+
+def test_a_text_that_is_mostly_common_sentences_keeps_them(tmp_path):
+    # a wire story carried by several outlets, each with a line of its own: the story is what the copies say
+    credits = ["Reported by our Madrid bureau.", "Additional reporting by news agencies in Spain.",
+               "This story was first published by our partners.", "Edited by the overnight desk team."]
+    found = []
+    for name, on in (("on", True), ("off", False)):
+        with _detector(tmp_path, name, boilerplate=on) as detector:
+            detector.index([doc(f"outlet {n}", f"{FLOOD_WIRE}\n{line}") for n, line in enumerate(credits)])
+            found.append({(p.a_key, p.b_key): (p.features, p.relation) for p in detector.store.all_pairs()})
+            assert len(detector.clusters()) == 1
+            assert detector.report("outlet 0", "outlet 1").set_aside == [[], []]
+    assert found[0] == found[1] and len(found[0]) == 6
+
+
+def test_the_report_names_the_sentences_set_aside_and_numbers_sentences_as_in_the_whole_text(tmp_path):
+    header = "Skip to main content."
+    texts = {i: f"{header}\n{t}\n{SIGN_OFF}" for i, t in BRIEFS.items()}
+    texts["harbour again"] = f"{header}\n{BRIEFS['harbour']}\n{SIGN_OFF}\nThe docks reopen on Friday."
+    with _detector(tmp_path) as detector:
+        detector.index([doc(i, t) for i, t in texts.items()])
+        report = detector.report("harbour", "harbour again")
+        # sentences: 0 the header, 1-2 the brief, 3-5 the sign-off (and 6 the new line)
+        assert report.set_aside == [[0, 3, 4, 5], [0, 3, 4, 5]]
+        assert sorted((p.a_index, p.b_index) for p in report.aligned) == [(1, 1), (2, 2)]
+        assert report.a_sentences == 6 and report.b_sentences == 7
+        assert report.to_dict()["set_aside_as_boilerplate"] == {"a": [0, 3, 4, 5], "b": [0, 3, 4, 5]}
+        assert "set aside as boilerplate (held word for word by many texts of the index), A: A0, A3, A4, A5" in \
+            pair_text(report)
+
+
+def test_a_query_is_compared_without_the_index_boilerplate(tmp_path):
+    with _detector(tmp_path) as detector:
+        detector.index([doc(i, signed(t)) for i, t in BRIEFS.items()])
+        query = signed("Divers found the wreck of a fishing boat off the coast of Galway. "
+                       "The crew of four had been rescued by a trawler in March.")
+        for match in detector.query(query, top=10):
+            assert (match.features["coverage_max"], match.features["containment"]) == (0.0, 0.0)
+            assert match.relation == "different"
+
+
+def test_set_aside_keeps_the_rest_and_where_it_stood():
+    sentences = ["Skip to the main content of this page.", "The harbour closed two docks on Monday night.",
+                 "Cargo ships were sent to the port of Gdynia instead.", "Follow us on social media for updates."]
+    vectors = np.eye(4, dtype=np.float16)
+    view = TextView(sentences, vectors, signature(shingles(" ".join(sentences), 1), 64))
+    common = {sentence_hash(sentences[0]), sentence_hash(sentences[3])}
+    part = set_aside(view, common, Settings(num_perm=64))
+    assert part.sentences == sentences[1:3] and part.positions == [1, 2]
+    assert np.array_equal(part.vectors, vectors[1:3])
+    assert part.terms is view.terms  # the whole text's terms (weighted by rarity in the index)
+    assert part.ngrams == TextView(sentences[1:3], vectors[1:3], view.signature).ngrams
+    assert set_aside(view, set(), Settings()) is view
+    # more than half of the words common: the text keeps them all
+    assert set_aside(view, common | {sentence_hash(sentences[2])}, Settings()) is view
+
+
+def test_boilerplate_needs_the_counts_of_shared_sentences_and_is_off_in_an_older_index(tmp_path):
+    with pytest.raises(ValueError, match="needs shared_sentences"):
+        Settings(shared_sentences=False)
+    assert Settings(shared_sentences=False, boilerplate=False).boilerplate is False
+    assert Settings.from_dict({}).boilerplate is False and Settings().boilerplate is True
+    # an index made before: its manifest has no such setting; it goes on comparing whole texts
+    with _detector(tmp_path):
+        pass
+    path = tmp_path / "index" / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest["format_version"] = 5
+    del manifest["settings"]["boilerplate"]
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    with Detector.open(tmp_path / "index", encoder=FakeEncoder(), params=TEST_PARAMS) as detector:
+        assert detector.settings.boilerplate is False
+        detector.index([doc(i, signed(t)) for i, t in BRIEFS.items()])
+        assert len(detector.clusters()) == 1
+        assert detector.store.manifest["format_version"] == 5
