@@ -387,20 +387,37 @@ class Detector(StorySteps, DedupSteps):
         """Of `watched` (Store.sentence_holders before this batch), the sentences now held by more than
         rare_term_texts texts have become boilerplate: the stored pairs of the texts that held them (copies
         included) were compared with them, so they are compared again, without (the pairs in `done` were just
-        compared). The keys of the pairs compared again, whose stories must be regrouped."""
+        compared). A batch compares again at most as many pairs as it compared of its own (REDO_MIN_PAIRS at least),
+        so that text made of sentences that many others hold, a few each, costs at most twice as much; the texts
+        beyond wait for the next batches, oldest first (Store.stale_texts). The keys of the pairs compared again,
+        whose stories must be regrouped."""
         newly = self.store.common_sentences(sorted(watched), self.settings.rare_term_texts) if watched else set()
         holders = sorted({key for h in newly for key, _ in watched[h]})
-        if not holders:
+        changed = []
+        if holders:
+            keys = sorted({copy for copies in self.store.copies_of(holders).values() for copy in copies})
+            # only the texts that are compared otherwise now: one that keeps every sentence (they are most of it), as
+            # it did before, or that set the same ones aside, gives its pairs the same evidence
+            views = {key: self._view(key) for key in keys}
+            common = self._common_sentences(views.values())
+            changed = [key for key, view in views.items() if boilerplate.common_positions(view, common)
+                       != boilerplate.common_positions(view, common - newly)]
+        waiting = self.store.stale_texts()
+        if not changed and not waiting:
             return []
-        keys = sorted({copy for copies in self.store.copies_of(holders).values() for copy in copies})
-        # only the texts that are compared otherwise now: one that keeps every sentence (they are most of it), as it
-        # did before, or that set the same ones aside, gives its pairs the same evidence
-        views = {key: self._view(key) for key in keys}
-        common = self._common_sentences(views.values())
-        changed = [key for key, view in views.items()
-                   if boilerplate.common_positions(view, common) != boilerplate.common_positions(view, common - newly)]
-        pairs = {(pair.a_key, pair.b_key): set(pair.sources) for key in changed for pair in self.store.pairs_of(key)
-                 if (pair.a_key, pair.b_key) not in done}
+        queue = list(dict.fromkeys(waiting + changed))
+        budget = max(len(done), REDO_MIN_PAIRS)
+        pairs: dict[tuple[int, int], set[str]] = {}
+        taken = 0
+        for key in queue:
+            own = {(p.a_key, p.b_key): set(p.sources) for p in self.store.pairs_of(key)
+                   if (p.a_key, p.b_key) not in done}
+            if taken and len(pairs) + len(own) > budget:
+                break
+            pairs.update(own)
+            taken += 1
+        if queue[taken:] or waiting:
+            self.store.set_stale_texts(queue[taken:])
         touched = sorted({k for pair in pairs for k in pair})
         published = {k: d.published for k, d in self.store.summaries_by_key(touched).items()}
         self.store.put_pairs(self._confirm(pairs, published))
@@ -772,6 +789,11 @@ class _Prepared:
     #: the sentence vectors, as stored (float16), where a worker encoded them.
     vectors: np.ndarray | None = None
 
+
+#: the fewest pairs a batch may compare again because sentences became boilerplate (Detector._compare_again): a
+#: batch of one document compares a few pairs of its own, and a sentence that becomes boilerplate has had up to
+#: rare_term_texts holders, each with its pairs.
+REDO_MIN_PAIRS = 500
 
 #: encoders a forked worker may use, by the id of the Detector indexing with it (see _encoding_in_workers): the
 #: worker inherits this when it is forked, so the model is never sent to it.

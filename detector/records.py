@@ -57,6 +57,9 @@ CREATE TABLE IF NOT EXISTS term_df (term TEXT PRIMARY KEY, df INTEGER NOT NULL, 
 -- for an index with shared_sentences: how many distinct texts hold each sentence (evidence.sentence_hashes), and,
 -- while that is at most rare_term_texts, which (as term_df.holders; NULL once more have held it)
 CREATE TABLE IF NOT EXISTS sentence_holders (hash INTEGER PRIMARY KEY, texts INTEGER NOT NULL, holders TEXT);
+-- documents whose pairs are still to be compared again since sentences they hold became boilerplate (more than one
+-- batch's share of that work: Detector._compare_again), oldest first
+CREATE TABLE IF NOT EXISTS stale_texts (seq INTEGER PRIMARY KEY, doc_key INTEGER NOT NULL UNIQUE);
 """
 
 

@@ -561,6 +561,15 @@ class Store:
         return {h for (h,) in self._rows_in("SELECT hash FROM sentence_holders WHERE texts > ? AND hash IN ({marks})",
                                             hashes, (more_than,))}
 
+    def stale_texts(self) -> list[int]:
+        """The documents whose pairs are still to be compared again (see Detector._compare_again), oldest first."""
+        return [key for (key,) in self._db.execute("SELECT doc_key FROM stale_texts ORDER BY seq")]
+
+    def set_stale_texts(self, keys: list[int]) -> None:
+        """Make `keys`, in this order, the documents whose pairs are still to be compared again."""
+        self._db.execute("DELETE FROM stale_texts")
+        self._db.executemany("INSERT INTO stale_texts (doc_key) VALUES (?)", [(key,) for key in keys])
+
     def copies_of(self, keys: list[int]) -> dict[int, list[int]]:
         """key -> every document with its text (the same content hash; itself included), in key order, for the
         `keys` still indexed."""
@@ -631,6 +640,7 @@ class Store:
         self._db.execute("DELETE FROM pairs WHERE a_key = ? OR b_key = ?", (key, key))
         self._db.execute("DELETE FROM clusters WHERE doc_key = ?", (key,))
         self._db.execute("DELETE FROM decisions WHERE doc_key = ?", (key,))
+        self._db.execute("DELETE FROM stale_texts WHERE doc_key = ?", (key,))
         # lineage of later documents still names it, but no longer points at a document that is gone
         self._db.execute("UPDATE decisions SET matched_key = NULL WHERE matched_key = ?", (key,))
         self._db.execute("DELETE FROM documents WHERE key = ?", (key,))
