@@ -388,7 +388,7 @@ class Detector(StorySteps, DedupSteps):
         rare_term_texts texts have become boilerplate: the stored pairs of the texts that held them (copies
         included) were compared with them, so they are compared again, without (the pairs in `done` were just
         compared). A batch compares again at most as many pairs as it compared of its own (REDO_MIN_PAIRS at least),
-        so that text made of sentences that many others hold, a few each, costs at most twice as much; the texts
+        so that texts made of sentences that many others hold, a few each, cost at most twice as much; the texts
         beyond wait for the next batches, oldest first (Store.stale_texts). The keys of the pairs compared again,
         whose stories must be regrouped."""
         newly = self.store.common_sentences(sorted(watched), self.settings.rare_term_texts) if watched else set()
