@@ -406,7 +406,7 @@ class Detector(StorySteps, DedupSteps):
         if not changed and not waiting:
             return []
         queue = list(dict.fromkeys(waiting + changed))
-        budget = max(len(done), REDO_MIN_PAIRS)
+        budget = _redo_budget(len(done))
         pairs: dict[tuple[int, int], set[str]] = {}
         taken = 0
         for key in queue:
@@ -794,6 +794,11 @@ class _Prepared:
 #: batch of one document compares a few pairs of its own, and a sentence that becomes boilerplate has had up to
 #: rare_term_texts holders, each with its pairs.
 REDO_MIN_PAIRS = 500
+
+
+def _redo_budget(own_pairs: int) -> int:
+    """How many pairs a batch that compared `own_pairs` of its own may compare again (Detector._compare_again)."""
+    return max(own_pairs, REDO_MIN_PAIRS)
 
 #: encoders a forked worker may use, by the id of the Detector indexing with it (see _encoding_in_workers): the
 #: worker inherits this when it is forked, so the model is never sent to it.

@@ -145,3 +145,27 @@ def test_boilerplate_needs_the_counts_of_shared_sentences_and_is_off_in_an_older
         detector.index([doc(i, signed(t)) for i, t in BRIEFS.items()])
         assert len(detector.clusters()) == 1
         assert detector.store.manifest["format_version"] == 5
+
+
+def test_pairs_beyond_a_batch_budget_wait_and_are_compared_again_by_the_next_batches(tmp_path, monkeypatch):
+    import detector.detector as detector_module
+
+    monkeypatch.setattr(detector_module, "_redo_budget", lambda own: 1)  # one text's pairs a batch, at most
+    later = [doc(f"later {n}", f"Item {n} of the evening news bulletin, about the weather in Oslo.") for n in range(3)]
+    with _detector(tmp_path, "together") as detector:
+        detector.index([doc(i, signed(t)) for i, t in BRIEFS.items()] + later)
+        together = {(p.a_key, p.b_key): (p.features, p.relation) for p in detector.store.all_pairs()}
+    with _detector(tmp_path, "one by one") as detector:
+        names = list(BRIEFS)
+        for i in names[:3]:
+            detector.add(doc(i, signed(BRIEFS[i])))
+        # the third brief made the sign-off boilerplate: the first two briefs' pairs are to be compared again, and
+        # the batch did the first one's (their pair), leaving the second's
+        assert detector.store.stale_texts() == [detector.store.document(names[1]).key]
+        detector.add(doc(names[3], signed(BRIEFS[names[3]])))
+        for item in later:  # later arrivals (unrelated) take the waiting texts, oldest first
+            detector.add(item)
+        assert detector.store.stale_texts() == []
+        assert {(p.a_key, p.b_key): (p.features, p.relation) for p in detector.store.all_pairs()} == together
+        assert {frozenset(c.members) for c in detector.clusters() if set(c.members) & set(BRIEFS)} == \
+            {frozenset([i]) for i in BRIEFS}
