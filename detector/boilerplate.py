@@ -32,20 +32,34 @@ def common_positions(view: TextView, common: set[int]) -> tuple[int, ...]:
     return dropped
 
 
+def kept_common(view: TextView, common: set[int]) -> set[int]:
+    """The sentences in `common` that `view` keeps as what it says (they are most of its words): a pair compares
+    them on the other side too, where that side would set them aside (a story carried by many outlets, word for
+    word, stays the story of a text that adds reporting to it)."""
+    if common_positions(view, common):
+        return set()
+    return {key for key in view.sentence_keys if key is not None and key in common}
+
+
+def pair_positions(view: TextView, common: set[int], kept_by_other: set[int]) -> tuple[int, ...]:
+    """common_positions of `view`, less the sentences the other text of the pair keeps (kept_common)."""
+    dropped = common_positions(view, common)
+    if not dropped or not kept_by_other:
+        return dropped
+    keys = view.sentence_keys
+    return tuple(i for i in dropped if keys[i] not in kept_by_other)
+
+
 def without(view: TextView, dropped: tuple[int, ...], settings: Settings) -> TextView:
     """The view of the text without its sentences at `dropped` (common_positions), or `view` itself when that is
     none. The part keeps the whole text's specific terms (weighted by rarity in the index, so terms every text
     holds count for little) and records where its sentences stood."""
     if not dropped:
         return view
-    kept = [i for i in range(len(view.sentences)) if i not in set(dropped)]
+    aside = set(dropped)
+    kept = [i for i in range(len(view.sentences)) if i not in aside]
     sentences = [view.sentences[i] for i in kept]
     sig = signature(shingles(" ".join(sentences), settings.shingle_size), settings.num_perm)
     keys = view.sentence_keys
     return TextView(sentences, view.vectors[kept], sig, view.common_directions, _terms=view.terms,
                     _sentence_keys=[keys[i] for i in kept], positions=[view.position(i) for i in kept])
-
-
-def set_aside(view: TextView, common: set[int], settings: Settings) -> TextView:
-    """The view as it is compared: without its sentences in `common`, unless they are most of it."""
-    return without(view, common_positions(view, common), settings)

@@ -40,7 +40,7 @@ class TextView:
     _sentence_hashes: list[int] | None = field(default=None, repr=False)
     _rare_names: list[str] | None = field(default=None, repr=False)
     _sentence_keys: list[int | None] | None = field(default=None, repr=False)
-    #: where each sentence stands in the whole text, for a view of part of it (boilerplate.set_aside); else None.
+    #: where each sentence stands in the whole text, for a view of part of it (boilerplate.without); else None.
     positions: list[int] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:

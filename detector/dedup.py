@@ -56,12 +56,13 @@ def check_policy(policy: str) -> frozenset[str]:
     return POLICIES[policy]
 
 
-def record_decision(store: Store, key: int, params: ScoringParams, ngram_count: Callable[[int], int]) -> None:
+def record_decision(store: Store, key: int, params: ScoringParams,
+                    ngram_counts: Callable[[int, int], tuple[int, int]]) -> None:
     """Store the decision for a document just indexed and clustered: the earlier document of its own story that it
     is most closely related to, if any (a closer document that the clustering put in another story does not count,
     so that decisions agree with the clusters). A `duplicate` pair counts as the newcomer's duplicate only while
-    enough of the newcomer is in the earlier text (decision_relation; `ngram_count`: key -> how many distinct word
-    3-grams the text has)."""
+    enough of the newcomer is in the earlier text (decision_relation; `ngram_counts`: (key, other) -> how many
+    distinct word 3-grams each of the two has, as the pair compares them)."""
     # keys grow with every arrival (a replaced text gets a new key), so a smaller key arrived earlier
     rank = {relation: i for i, relation in enumerate(RELATIONS)}
     best = None
@@ -75,7 +76,7 @@ def record_decision(store: Store, key: int, params: ScoringParams, ngram_count: 
             continue  # only documents that were there first
         relation = pair.relation
         if relation == DUPLICATE:
-            relation = decision_relation(pair.features, ngram_count(key), ngram_count(other), params)
+            relation = decision_relation(pair.features, *ngram_counts(key, other), params)
         option = (rank[relation], -pair.probability, other, pair, relation)
         best = option if best is None or option[:3] < best[:3] else best
     if best is None:

@@ -85,8 +85,9 @@ class Detector(StorySteps, DedupSteps):
         self._terms_cache: BoundedCache[int, Terms] = BoundedCache(VIEW_CACHE_SIZE)
         #: document id -> cluster id of the text it replaces, until the next reclustering.
         self._inherited: dict[str, str | None] = {}
-        #: key -> (positions set aside, the whole view, the view without them) of documents with boilerplate.
-        self._parts: BoundedCache[int, tuple[tuple[int, ...], TextView, TextView]] = BoundedCache(VIEW_CACHE_SIZE)
+        #: key -> (the whole view, positions set aside -> the view without them) of documents with boilerplate.
+        self._parts: BoundedCache[int, tuple[TextView, dict[tuple[int, ...], TextView]]] = BoundedCache(
+            VIEW_CACHE_SIZE)
 
     # ---- opening -------------------------------------------------------------------------------------------
     @classmethod
@@ -187,12 +188,12 @@ class Detector(StorySteps, DedupSteps):
                 for batch, prepared in self._batches_ahead(batches(documents, batch_size), worker if ahead else None):
                     batch_result, new_keys, again = self._index_batch(batch, snapshot, prepared)
                     result = result.merged(batch_result)
-                    if new_keys or batch_result.metadata_updated:
+                    if new_keys or batch_result.metadata_updated or again:
                         only_added = not (batch_result.replaced or batch_result.metadata_updated)
                         # the stories of pairs compared again are regrouped too (_compare_again)
                         self._recluster(sorted(set(new_keys) | set(again)) if only_added else None)
                         for key in new_keys:
-                            record_decision(self.store, key, self.params, self._ngram_count)
+                            record_decision(self.store, key, self.params, self._ngram_counts)
                         self.store.commit(snapshot)
                     if progress:
                         progress(len(batch))
@@ -400,8 +401,10 @@ class Detector(StorySteps, DedupSteps):
             # it did before, or that set the same ones aside, gives its pairs the same evidence
             views = {key: self._view(key) for key in keys}
             common = self._common_sentences(views.values())
-            changed = [key for key, view in views.items() if boilerplate.common_positions(view, common)
-                       != boilerplate.common_positions(view, common - newly)]
+            before = common - newly
+            changed = [key for key, view in views.items()
+                       if (boilerplate.common_positions(view, common), boilerplate.kept_common(view, common))
+                       != (boilerplate.common_positions(view, before), boilerplate.kept_common(view, before))]
         waiting = self.store.stale_texts()
         if not changed and not waiting:
             return []
@@ -540,10 +543,11 @@ class Detector(StorySteps, DedupSteps):
                  published: dict[int, str | None]) -> list[StoredPair]:
         """The evidence and score of each candidate pair, to be stored. The evidence is computed on both cores
         (parallel.fork_map) from views loaded here first: workers never read the database."""
-        views = self._comparable({key: self._view(key) for pair in candidates for key in pair})
-        for view in views.values():  # worked out here, once: what a forked worker works out is lost with it
-            view.prepare()
-        evidence = functools.partial(_pair_features, views, self.params.align_threshold, self._stats())
+        compared = self._compared({key: self._view(key) for pair in candidates for key in pair}, candidates)
+        for views in compared.values():  # worked out here, once: what a forked worker works out is lost with it
+            for view in views:
+                view.prepare()
+        evidence = functools.partial(_pair_features, compared, self.params.align_threshold, self._stats())
         scored = []
         for ((a, b), sources), found in zip(candidates.items(), fork_map(evidence, list(candidates))):
             features = with_days_apart(found, published[a], published[b])
@@ -557,26 +561,31 @@ class Detector(StorySteps, DedupSteps):
         hashes = sorted({h for view in views for h in view.sentence_hashes})
         return self.store.common_sentences(hashes, self.settings.rare_term_texts) if hashes else set()
 
-    def _comparable(self, views: dict) -> dict:
-        """The views (indexed documents' by key, or any other key) as they are compared: each without its
-        boilerplate (boilerplate.set_aside), where the index sets it aside. The parts of indexed documents are
-        kept while the same sentences are set aside."""
-        if not self.settings.boilerplate:
-            return views
-        common = self._common_sentences(views.values())
+    def _compared(self, views: dict, pairs: Iterable[tuple]) -> dict[tuple, tuple[TextView, TextView]]:
+        """Each of `pairs` (of keys of `views`: indexed documents' keys, or any other) as its two texts are compared:
+        each without its boilerplate (boilerplate.pair_positions), where the index sets it aside."""
+        pairs = list(pairs)
+        common = self._common_sentences(views.values()) if self.settings.boilerplate else set()
         if not common:
-            return views
-        found = {}
-        for key, view in views.items():
-            dropped = boilerplate.common_positions(view, common)
-            known = self._parts.get(key) if isinstance(key, int) else None
-            if known is not None and known[0] == dropped and known[1] is view:
-                found[key] = known[2]
-                continue
-            found[key] = boilerplate.without(view, dropped, self.settings)
-            if isinstance(key, int) and dropped:
-                self._parts[key] = (dropped, view, found[key])
-        return found
+            return {(a, b): (views[a], views[b]) for a, b in pairs}
+        kept = {key: boilerplate.kept_common(view, common) for key, view in views.items()}
+        return {(a, b): (self._part(a, views[a], boilerplate.pair_positions(views[a], common, kept[b])),
+                         self._part(b, views[b], boilerplate.pair_positions(views[b], common, kept[a])))
+                for a, b in pairs}
+
+    def _part(self, key, view: TextView, dropped: tuple[int, ...]) -> TextView:
+        """boilerplate.without(view, dropped), kept for an indexed document while its view is."""
+        if not dropped:
+            return view
+        if not isinstance(key, int):
+            return boilerplate.without(view, dropped, self.settings)
+        known = self._parts.get(key)
+        if known is None or known[0] is not view:
+            known = self._parts[key] = (view, {})
+        part = known[1].get(dropped)
+        if part is None:
+            part = known[1][dropped] = boilerplate.without(view, dropped, self.settings)
+        return part
 
     def _evidence(self, a: TextView, b: TextView, *, indexed: tuple[bool, bool] = (True, True),
                   explain: bool = True) -> PairEvidence:
@@ -600,9 +609,10 @@ class Detector(StorySteps, DedupSteps):
             self._views[key] = view
         return view
 
-    def _ngram_count(self, key: int) -> int:
-        """How many distinct word 3-grams the indexed text `key` has as it is compared (without boilerplate)."""
-        return len(self._comparable({key: self._view(key)})[key].ngrams)
+    def _ngram_counts(self, key: int, other: int) -> tuple[int, int]:
+        """How many distinct word 3-grams the indexed texts `key` and `other` have as their pair compares them."""
+        a, b = self._compared({key: self._view(key), other: self._view(other)}, [(key, other)])[(key, other)]
+        return len(a.ngrams), len(b.ngrams)
 
     def _id_of(self, key: int) -> str:
         return self.store.summaries_by_key([key])[key].id
@@ -653,10 +663,11 @@ class Detector(StorySteps, DedupSteps):
             sources.setdefault(key, set()).add(SENTENCES)
         docs = self.store.documents_by_key(sorted(sources))
         cluster_of = self.store.clusters_of(sorted(sources))  # the matches' clusters only, not the whole map
-        views = self._comparable({"query": query, **{key: self._view(key) for key in sources}})
+        compared = self._compared({"query": query, **{key: self._view(key) for key in sources}},
+                                  [("query", key) for key in sources])
         matches = []
         for key, found_by in sources.items():
-            features = self._evidence(views["query"], views[key], indexed=(False, True)).features()
+            features = self._evidence(*compared[("query", key)], indexed=(False, True)).features()
             score = self.scorer.score(features, exact=docs[key].content_hash == digest)
             matches.append(Match(docs[key].id, score.probability, score.verdict, score.relation, features,
                                  sorted(found_by),
@@ -669,8 +680,7 @@ class Detector(StorySteps, DedupSteps):
         """The full similarity report of two indexed documents."""
         a, b = (self._require(x) for x in (a_id, b_id))
         whole_a, whole_b = self._view(a.key), self._view(b.key)
-        views = self._comparable({"a": whole_a, "b": whole_b})
-        view_a, view_b = views["a"], views["b"]
+        view_a, view_b = self._compared({"a": whole_a, "b": whole_b}, [("a", "b")])[("a", "b")]
         evidence = self._evidence(view_a, view_b)
         features = with_days_apart(evidence.features(), a.published, b.published)
         stored = self.store.pair(a.key, b.key)
@@ -682,8 +692,8 @@ class Detector(StorySteps, DedupSteps):
                    for p in evidence.alignment.pairs]
         near = [AlignedSentences(view_a.position(p.a_index), view_b.position(p.b_index), view_a.sentences[p.a_index],
                                  view_b.sentences[p.b_index], p.similarity) for p in evidence.alignment.near]
-        set_aside = [[i for i in range(len(whole.sentences)) if i not in set(part.positions)]
-                     if part.positions is not None else [] for whole, part in ((whole_a, view_a), (whole_b, view_b))]
+        set_aside = [sorted(set(range(len(whole.sentences))) - set(part.positions)) if part.positions is not None
+                     else [] for whole, part in ((whole_a, view_a), (whole_b, view_b))]
         lineage = []
         for doc in (a, b):
             decision = self.store.decision(doc.key)
@@ -740,11 +750,11 @@ class Detector(StorySteps, DedupSteps):
         }
 
 
-def _pair_features(views: dict[int, TextView], align_threshold: float, stats: TermStats,
-                   pair: tuple[int, int]) -> dict[str, float]:
-    """The features of an indexed pair (both documents counted in `stats`), from views already loaded."""
-    return compare(views[pair[0]], views[pair[1]], align_threshold=align_threshold, stats=stats, indexed=(True, True),
-                   explain=False).features()
+def _pair_features(compared: dict[tuple[int, int], tuple[TextView, TextView]], align_threshold: float,
+                   stats: TermStats, pair: tuple[int, int]) -> dict[str, float]:
+    """The features of an indexed pair (both documents counted in `stats`), from its views (Detector._compared)."""
+    a, b = compared[pair]
+    return compare(a, b, align_threshold=align_threshold, stats=stats, indexed=(True, True), explain=False).features()
 
 
 @dataclass
@@ -799,6 +809,7 @@ REDO_MIN_PAIRS = 500
 def _redo_budget(own_pairs: int) -> int:
     """How many pairs a batch that compared `own_pairs` of its own may compare again (Detector._compare_again)."""
     return max(own_pairs, REDO_MIN_PAIRS)
+
 
 #: encoders a forked worker may use, by the id of the Detector indexing with it (see _encoding_in_workers): the
 #: worker inherits this when it is forked, so the model is never sent to it.

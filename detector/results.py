@@ -72,7 +72,7 @@ class PairReport:
     near: list[AlignedSentences] = field(default_factory=list)
     #: how each of the two arrived: "B arrived as a rewrite of A" (the dedup lineage).
     lineage: list[str] = field(default_factory=list)
-    #: the sentence numbers of A and of B set aside as boilerplate (boilerplate.set_aside) before comparing.
+    #: the sentence numbers of A and of B set aside as boilerplate (boilerplate.pair_positions) before comparing.
     set_aside: list[list[int]] = field(default_factory=lambda: [[], []])
 
     @property

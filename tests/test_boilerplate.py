@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from conftest import FLOOD_WIRE, TEST_PARAMS, TEST_SETTINGS, FakeEncoder, doc
+from conftest import FLOOD_REWRITE, FLOOD_WIRE, TEST_PARAMS, TEST_SETTINGS, FakeEncoder, doc
 
 from detector import Detector, Settings
-from detector.boilerplate import set_aside
+from detector.boilerplate import common_positions, without
 from detector.compare import TextView
 from detector.evidence import sentence_hash
 from detector.minhash import shingles, signature
@@ -117,6 +117,9 @@ def test_set_aside_keeps_the_rest_and_where_it_stood():
     vectors = np.eye(4, dtype=np.float16)
     view = TextView(sentences, vectors, signature(shingles(" ".join(sentences), 1), 64))
     common = {sentence_hash(sentences[0]), sentence_hash(sentences[3])}
+    def set_aside(view, common, settings):
+        return without(view, common_positions(view, common), settings)
+
     part = set_aside(view, common, Settings(num_perm=64))
     assert part.sentences == sentences[1:3] and part.positions == [1, 2]
     assert np.array_equal(part.vectors, vectors[1:3])
@@ -169,3 +172,37 @@ def test_pairs_beyond_a_batch_budget_wait_and_are_compared_again_by_the_next_bat
         assert {(p.a_key, p.b_key): (p.features, p.relation) for p in detector.store.all_pairs()} == together
         assert {frozenset(c.members) for c in detector.clusters() if set(c.members) & set(BRIEFS)} == \
             {frozenset([i]) for i in BRIEFS}
+
+
+def test_a_text_that_adds_reporting_to_a_syndicated_story_keeps_it_in_their_pairs(tmp_path):
+    # the copies keep the wire story (it is most of each); a text that adds as much reporting again would set it
+    # aside on its own, but in its pairs with the copies it is compared with them on what they keep
+    credits = ["Reported by our Madrid bureau.", "Additional reporting by news agencies in Spain.",
+               "This story was first published by our partners."]
+    extended = "\n".join([FLOOD_WIRE, FLOOD_REWRITE,
+                          "Volunteers from all over Spain came to Paiporta on Thursday with shovels and water.",
+                          "Schools in the town will stay closed until the roads are cleared, the mayor said."])
+    found = []
+    for name, on in (("on", True), ("off", False)):
+        with _detector(tmp_path, name, boilerplate=on) as detector:
+            detector.index([doc(f"outlet {n}", f"{FLOOD_WIRE}\n{line}") for n, line in enumerate(credits)])
+            detector.index([doc("extended", extended)])
+            report = detector.report("outlet 0", "extended")
+            found.append((report.features, report.relation))
+            assert report.set_aside == [[], []]
+    assert found[0] == found[1]
+
+
+def test_a_batch_of_unchanged_documents_that_compares_pairs_again_regroups_and_commits(tmp_path, monkeypatch):
+    import detector.detector as detector_module
+
+    monkeypatch.setattr(detector_module, "_redo_budget", lambda own: 1)
+    texts = [doc(i, signed(t)) for i, t in BRIEFS.items()][:3]
+    with _detector(tmp_path) as detector:
+        for item in texts:
+            detector.add(item)
+        assert detector.store.stale_texts()
+        generation = detector.store.generation
+        detector.index(texts)  # nothing new: the waiting texts are compared again all the same
+        assert detector.store.stale_texts() == [] and detector.store.generation > generation
+        assert {frozenset(c.members) for c in detector.clusters()} == {frozenset([d.id]) for d in texts}
