@@ -745,6 +745,8 @@ class Detector(StorySteps, DedupSteps):
             "clusters": clusters,
             "multi_document_clusters": multi,
             "merges": len(self.store.merges()),
+            # documents whose pairs wait to be compared again without new boilerplate (Detector._compare_again)
+            "texts_to_compare_again": len(self.store.stale_texts()),
             "generation": self.store.generation,
             "bytes_on_disk": self.store.size_on_disk(),
         }

@@ -165,10 +165,11 @@ def test_pairs_beyond_a_batch_budget_wait_and_are_compared_again_by_the_next_bat
         # the third brief made the sign-off boilerplate: the first two briefs' pairs are to be compared again, and
         # the batch did the first one's (their pair), leaving the second's
         assert detector.store.stale_texts() == [detector.store.document(names[1]).key]
+        assert detector.info()["texts_to_compare_again"] == 1
         detector.add(doc(names[3], signed(BRIEFS[names[3]])))
         for item in later:  # later arrivals (unrelated) take the waiting texts, oldest first
             detector.add(item)
-        assert detector.store.stale_texts() == []
+        assert detector.store.stale_texts() == [] and detector.info()["texts_to_compare_again"] == 0
         assert {(p.a_key, p.b_key): (p.features, p.relation) for p in detector.store.all_pairs()} == together
         assert {frozenset(c.members) for c in detector.clusters() if set(c.members) & set(BRIEFS)} == \
             {frozenset([i]) for i in BRIEFS}
