@@ -12,7 +12,7 @@ what is wrapped around it.
 from __future__ import annotations
 
 from .compare import TextView
-from .config import Settings
+from .config import BRIEF_SENTENCES, Settings
 from .minhash import shingles, signature
 
 #: a text keeps its common sentences when they hold more than this share of its words.
@@ -33,12 +33,15 @@ def common_positions(view: TextView, common: set[int]) -> tuple[int, ...]:
 
 
 def kept_common(view: TextView, common: set[int]) -> set[int]:
-    """The sentences in `common` that `view` keeps as what it says (they are most of its words): a pair compares
-    them on the other side too, where that side would set them aside (a story carried by many outlets, word for
-    word, stays the story of a text that adds reporting to it)."""
+    """The sentences in `common` that `view` keeps as what it says (they are most of its words) when they are more
+    than a brief (BRIEF_SENTENCES): a pair compares them on the other side too, where that side would set them
+    aside (a story carried by many outlets, word for word, stays the story of a text that adds reporting to it).
+    Fewer are kept only because the text around them is short (a one-line item and its sign-off): its partners
+    still set them aside."""
     if common_positions(view, common):
         return set()
-    return {key for key in view.sentence_keys if key is not None and key in common}
+    kept = {key for key in view.sentence_keys if key is not None and key in common}
+    return kept if len(kept) > BRIEF_SENTENCES else set()
 
 
 def pair_positions(view: TextView, common: set[int], kept_by_other: set[int]) -> tuple[int, ...]:

@@ -180,13 +180,14 @@ def test_a_text_that_adds_reporting_to_a_syndicated_story_keeps_it_in_their_pair
     # aside on its own, but in its pairs with the copies it is compared with them on what they keep
     credits = ["Reported by our Madrid bureau.", "Additional reporting by news agencies in Spain.",
                "This story was first published by our partners."]
-    extended = "\n".join([FLOOD_WIRE, FLOOD_REWRITE,
+    wire = f"{FLOOD_WIRE}\nThe government in Madrid declared three days of national mourning."  # more than a brief
+    extended = "\n".join([wire, FLOOD_REWRITE,
                           "Volunteers from all over Spain came to Paiporta on Thursday with shovels and water.",
                           "Schools in the town will stay closed until the roads are cleared, the mayor said."])
     found = []
     for name, on in (("on", True), ("off", False)):
         with _detector(tmp_path, name, boilerplate=on) as detector:
-            detector.index([doc(f"outlet {n}", f"{FLOOD_WIRE}\n{line}") for n, line in enumerate(credits)])
+            detector.index([doc(f"outlet {n}", f"{wire}\n{line}") for n, line in enumerate(credits)])
             detector.index([doc("extended", extended)])
             report = detector.report("outlet 0", "extended")
             found.append((report.features, report.relation))
@@ -207,3 +208,13 @@ def test_a_batch_of_unchanged_documents_that_compares_pairs_again_regroups_and_c
         detector.index(texts)  # nothing new: the waiting texts are compared again all the same
         assert detector.store.stale_texts() == [] and detector.store.generation > generation
         assert {frozenset(c.members) for c in detector.clusters()} == {frozenset([d.id]) for d in texts}
+
+
+def test_a_short_item_that_keeps_its_sign_off_does_not_make_its_partners_keep_it(tmp_path):
+    # the item is shorter than the sign-off, so it keeps it; the sign-off is no story (a brief's length or less), so
+    # a longer brief still sets it aside in their pair
+    with _detector(tmp_path) as detector:
+        detector.index([doc(i, signed(t)) for i, t in BRIEFS.items()] +
+                       [doc("item", signed("Dock workers in Gdansk went on strike."))])
+        report = detector.report("item", "harbour")
+        assert report.set_aside == [[], [2, 3, 4]]
