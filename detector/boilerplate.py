@@ -36,8 +36,8 @@ def kept_common(view: TextView, common: set[int]) -> set[int]:
     """The sentences in `common` that `view` keeps as what it says (they are most of its words) when they are more
     than a brief (BRIEF_SENTENCES): a pair compares them on the other side too, where that side would set them
     aside (a story carried by many outlets, word for word, stays the story of a text that adds reporting to it).
-    Fewer are kept only because the text around them is short (a one-line item and its sign-off): its partners
-    still set them aside."""
+    A block of BRIEF_SENTENCES distinct sentences or fewer is ignored by partners, whatever it is: a short item's
+    sign-off, which is why, but also a short wire story, which a text extending it then sets aside (README)."""
     if common_positions(view, common):
         return set()
     kept = {key for key in view.sentence_keys if key is not None and key in common}
