@@ -32,21 +32,22 @@ def common_positions(view: TextView, common: set[int]) -> tuple[int, ...]:
     return dropped
 
 
-def kept_common(view: TextView, common: set[int]) -> set[int]:
-    """The sentences in `common` that `view` keeps as what it says (they are most of its words) when they are more
-    than a brief (BRIEF_SENTENCES): a pair compares them on the other side too, where that side would set them
-    aside (a story carried by many outlets, word for word, stays the story of a text that adds reporting to it).
-    A block of BRIEF_SENTENCES distinct sentences or fewer is ignored by partners, whatever it is: a short item's
-    sign-off, which is why, but also a short wire story, which a text extending it then sets aside (README)."""
-    if common_positions(view, common):
+def kept_common(view: TextView, common: set[int], dropped: tuple[int, ...]) -> set[int]:
+    """The sentences in `common` that `view` keeps as what it says (`dropped`, its common_positions, is empty: they
+    are most of its words) when they are more than a brief (BRIEF_SENTENCES): a pair compares them on the other
+    side too, where that side would set them aside (a story carried by many outlets, word for word, stays the story
+    of a text that adds reporting to it). A block of BRIEF_SENTENCES distinct sentences or fewer is ignored by
+    partners, whatever it is: a short item's sign-off, which is why, but also a short wire story, which a text
+    extending it then sets aside (README)."""
+    if dropped:
         return set()
     kept = {key for key in view.sentence_keys if key is not None and key in common}
     return kept if len(kept) > BRIEF_SENTENCES else set()
 
 
-def pair_positions(view: TextView, common: set[int], kept_by_other: set[int]) -> tuple[int, ...]:
-    """common_positions of `view`, less the sentences the other text of the pair keeps (kept_common)."""
-    dropped = common_positions(view, common)
+def pair_positions(view: TextView, dropped: tuple[int, ...], kept_by_other: set[int]) -> tuple[int, ...]:
+    """`dropped` (the common_positions of `view`), less the sentences the other text of the pair keeps
+    (kept_common)."""
     if not dropped or not kept_by_other:
         return dropped
     keys = view.sentence_keys
