@@ -195,6 +195,25 @@ def test_a_text_that_adds_reporting_to_a_syndicated_story_keeps_it_in_their_pair
     assert found[0] == found[1]
 
 
+def test_a_text_that_adds_reporting_to_a_short_syndicated_story_keeps_it_in_their_pairs(tmp_path):
+    # a wire story of a brief's length (5 sentences) carried by outlets that add only a credit line: each copy is
+    # the story and little else, so a text that adds as much reporting again compares with them on the story too
+    credits = ["Reported by our Madrid bureau.", "Additional reporting by news agencies in Spain.",
+               "This story was first published by our partners."]
+    extended = "\n".join([FLOOD_WIRE, FLOOD_REWRITE,
+                          "Volunteers from all over Spain came to Paiporta on Thursday with shovels and water.",
+                          "Schools in the town will stay closed until the roads are cleared, the mayor said."])
+    found = []
+    for name, on in (("on", True), ("off", False)):
+        with _detector(tmp_path, name, boilerplate=on) as detector:
+            detector.index([doc(f"outlet {n}", f"{FLOOD_WIRE}\n{line}") for n, line in enumerate(credits)])
+            detector.index([doc("extended", extended)])
+            report = detector.report("outlet 0", "extended")
+            found.append((report.features, report.relation))
+            assert report.set_aside == [[], []]
+    assert found[0] == found[1]
+
+
 def test_a_batch_of_unchanged_documents_that_compares_pairs_again_regroups_and_commits(tmp_path, monkeypatch):
     import detector.detector as detector_module
 
