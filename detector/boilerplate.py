@@ -17,9 +17,6 @@ from .minhash import shingles, signature
 
 #: a text keeps its common sentences when they hold more than this share of its words.
 MAX_SHARE = 0.5
-#: a text whose common sentences hold at least this share of its words is a copy of them with little else (a
-#: credit line, a dateline): what it keeps is a story carried by many outlets, however short.
-COPY_SHARE = 0.8
 
 
 def common_positions(view: TextView, common: set[int]) -> tuple[int, ...]:
@@ -37,21 +34,15 @@ def common_positions(view: TextView, common: set[int]) -> tuple[int, ...]:
 
 def kept_common(view: TextView, common: set[int], dropped: tuple[int, ...]) -> set[int]:
     """The sentences in `common` that `view` keeps as what it says (`dropped`, its common_positions, is empty: they
-    are most of its words) when they are a story: more than a brief (BRIEF_SENTENCES sentences), or at least
-    COPY_SHARE of its words (the text is a copy of them with a line of its own). A pair compares them on the other
+    are most of its words) when they are more than a brief (BRIEF_SENTENCES): a pair compares them on the other
     side too, where that side would set them aside (a story carried by many outlets, word for word, stays the story
-    of a text that adds reporting to it). A short item whose sign-off is most of its words but less than COPY_SHARE
-    keeps it for itself only: its partners set it aside. A brief that is almost all sign-off (a headline and three
-    lines of it) counts as a copy of the sign-off, and its partners keep the sign-off in their pairs with it."""
+    of a text that adds reporting to it). A block of BRIEF_SENTENCES distinct sentences or fewer is ignored by
+    partners, whatever it is: a short item's sign-off, which is why, but also a short wire story, which a text
+    extending it then sets aside (README)."""
     if dropped:
         return set()
-    keys = view.sentence_keys
-    kept = {key for key in keys if key is not None and key in common}
-    if len(kept) > BRIEF_SENTENCES or not kept:
-        return kept
-    lengths = [len(sentence.split()) for sentence in view.sentences]
-    held = sum(n for n, key in zip(lengths, keys) if key is not None and key in common)
-    return kept if held >= COPY_SHARE * sum(lengths) else set()
+    kept = {key for key in view.sentence_keys if key is not None and key in common}
+    return kept if len(kept) > BRIEF_SENTENCES else set()
 
 
 def pair_positions(view: TextView, dropped: tuple[int, ...], kept_by_other: set[int]) -> tuple[int, ...]:

@@ -195,9 +195,12 @@ def test_a_text_that_adds_reporting_to_a_syndicated_story_keeps_it_in_their_pair
     assert found[0] == found[1]
 
 
+@pytest.mark.xfail(strict=True, reason="known limit (README, Boilerplate is set aside): a kept block of a brief's "
+                   "length is not adopted by partners, so a text extending a short wire story sets it aside; adopting "
+                   "blocks that are most of their text merged sign-off-only items with unrelated briefs (a review)")
 def test_a_text_that_adds_reporting_to_a_short_syndicated_story_keeps_it_in_their_pairs(tmp_path):
     # a wire story of a brief's length (5 sentences) carried by outlets that add only a credit line: each copy is
-    # the story and little else, so a text that adds as much reporting again compares with them on the story too
+    # the story and little else, so a text that adds as much reporting again should compare with them on the story
     credits = ["Reported by our Madrid bureau.", "Additional reporting by news agencies in Spain.",
                "This story was first published by our partners."]
     extended = "\n".join([FLOOD_WIRE, FLOOD_REWRITE,
@@ -212,6 +215,18 @@ def test_a_text_that_adds_reporting_to_a_short_syndicated_story_keeps_it_in_thei
             found.append((report.features, report.relation))
             assert report.set_aside == [[], []]
     assert found[0] == found[1]
+
+
+@pytest.mark.parametrize("item", [SIGN_OFF, signed("Gdansk dock strike.")], ids=["sign-off only", "headline"])
+def test_an_item_that_is_almost_all_sign_off_does_not_join_the_briefs_signed_off_alike(tmp_path, item):
+    # a failed scrape (the sign-off alone) or a headline above it keeps the sign-off, which is all it has; its
+    # partners must still set the sign-off aside in their pairs with it, or it aligns with every brief on it
+    with _detector(tmp_path) as detector:
+        detector.index([doc(i, signed(t)) for i, t in BRIEFS.items()] + [doc("item", item)])
+        for brief in BRIEFS:
+            report = detector.report("item", brief)
+            assert report.relation == "different" and report.set_aside == [[], [2, 3, 4]]
+        assert {frozenset(c.members) for c in detector.clusters()} == {frozenset([i]) for i in [*BRIEFS, "item"]}
 
 
 def test_a_batch_of_unchanged_documents_that_compares_pairs_again_regroups_and_commits(tmp_path, monkeypatch):
