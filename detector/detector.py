@@ -191,7 +191,7 @@ class Detector(StorySteps, DedupSteps):
                     if new_keys or batch_result.metadata_updated or again:
                         only_added = not (batch_result.replaced or batch_result.metadata_updated)
                         # the stories of pairs compared again are regrouped too (_compare_again)
-                        self._recluster(sorted(set(new_keys) | set(again)) if only_added else None)
+                        self._recluster(sorted(set(new_keys) | set(again)) if only_added else None, again)
                         for key in new_keys:
                             record_decision(self.store, key, self.params, self._ngram_counts)
                         self.store.commit(snapshot)

@@ -97,13 +97,14 @@ class StorySteps:
             terms = self._terms_cache[key] = Terms(**self.store.terms(key))
         return terms
 
-    def _recluster(self, added: list[int] | None = None) -> None:
+    def _recluster(self, added: list[int] | None = None, loosened: list[int] = ()) -> None:
         """Group every document into stories and give the stories ids. With `added` (a batch that only added
         documents) and no rescoring due, only the stories the new documents can reach through same-story pairs are
         regrouped: no other pair changed, so every other story stays as it is, and the result is the same as
-        regrouping everything, at the cost of the batch rather than of the index."""
+        regrouping everything, at the cost of the batch rather than of the index. `loosened`: those of `added`
+        whose stored pairs changed (compared again, Detector._compare_again): their stories may split."""
         if added is not None and not self._inherited and not self._rescore_due():
-            self._recluster_around(added)
+            self._recluster_around(added, loosened)
             return
         keys = [d.key for d in self.store.summaries()]
         scores = self._links()
@@ -118,7 +119,7 @@ class StorySteps:
         assignment = story_clusters.assign_ids(groups, previous, self.store.next_cluster_number)
         self.store.set_clusters(assignment.cluster_of, assignment.merges, assignment.next_number)
 
-    def _recluster_around(self, added: list[int]) -> None:
+    def _recluster_around(self, added: list[int], loosened: list[int] = ()) -> None:
         """Regroup the connected components (of same-story pairs) that hold the added documents. Stories are
         average-linkage groups inside components, and adding documents only joins components, so every old story
         of these members lies inside them and keeps or merges its id exactly as a full regrouping would. A component
@@ -126,7 +127,7 @@ class StorySteps:
         members = self.store.linked_component(added, self.params.grouping_threshold, self.params.same_story_threshold,
                                               limit=REGROUP_LIMIT)
         if members is None:
-            self._merge_into_stories(added)
+            self._merge_into_stories(added, loosened)
             return
         members = sorted(members)
         scores = self._stored_links(self.store.pair_scores_among(members))
@@ -135,7 +136,7 @@ class StorySteps:
         assignment = story_clusters.assign_ids(groups, self.store.clusters_of(members), self.store.next_cluster_number)
         self.store.update_clusters(assignment.cluster_of, assignment.merges, assignment.next_number)
 
-    def _merge_into_stories(self, added: list[int]) -> None:
+    def _merge_into_stories(self, added: list[int], loosened: list[int] = ()) -> None:
         """Group the added documents with the stories they link to, those stories taken whole: average linkage
         starts from each story as a group and each added document alone, so stories may merge with each other and
         with the new documents, but none is split, except that a document attached alone to a story (see
@@ -143,7 +144,8 @@ class StorySteps:
         batch, and a large index can hold a component of thousands of documents (many reports on one topic, each
         linked to a few others); this costs the pairs of the stories the batch reaches. Only the order of merges can
         differ from a full regrouping, which the next rescoring (when the index has doubled) does again, and copies
-        are one node only where both are among the stories reached."""
+        are one node only where both are among the stories reached. The stories of `loosened` documents, whose
+        pairs were compared again and may no longer hold them together, start from their members alone."""
         reached = sorted(self.store.linked(added, self.params.grouping_threshold, self.params.same_story_threshold)
                          | set(added))
         previous = self.store.clusters_of(reached)
@@ -151,10 +153,11 @@ class StorySteps:
         members = sorted({k for keys in stories.values() for k in keys} | set(reached))
         scores = self._stored_links(self.store.pair_scores_among(members))
         threshold, attach = self.params.grouping_threshold, self.params.same_story_threshold
-        groups = story_clusters.regroup_from([sorted(keys) for keys in stories.values()],
-                                             [k for k in reached if k not in previous], scores, threshold, attach,
-                                             self._copies(members))
         cluster_of = {key: cluster for cluster, keys in stories.items() for key in keys}
+        loose = {cluster_of[k] for k in loosened if k in cluster_of}
+        whole = [sorted(keys) for cluster, keys in stories.items() if cluster not in loose]
+        alone = [k for k in members if k not in cluster_of or cluster_of[k] in loose]
+        groups = story_clusters.regroup_from(whole, alone, scores, threshold, attach, self._copies(members))
         assignment = story_clusters.assign_ids(groups, cluster_of, self.store.next_cluster_number)
         self.store.update_clusters(assignment.cluster_of, assignment.merges, assignment.next_number)
 

@@ -229,6 +229,24 @@ def test_an_item_that_is_almost_all_sign_off_does_not_join_the_briefs_signed_off
         assert {frozenset(c.members) for c in detector.clusters()} == {frozenset([i]) for i in [*BRIEFS, "item"]}
 
 
+def test_comparing_pairs_again_splits_the_story_they_made_on_the_story_by_story_path(tmp_path, monkeypatch):
+    # in a large index (no rescoring at each batch, components too large to regroup whole) the stories a batch
+    # reaches are taken whole; a story whose pairs were compared again must start from its members, or the sign-off
+    # that joined two unrelated briefs keeps them together after their pair became `different`
+    import detector.stories as stories_module
+
+    monkeypatch.setattr(stories_module, "RESCORE_EVERY_BATCH_BELOW", 0)
+    monkeypatch.setattr(stories_module, "REGROUP_LIMIT", 1)
+    with _detector(tmp_path) as detector:
+        for name in ("harbour", "choir"):
+            detector.add(doc(name, signed(BRIEFS[name])))
+        assert {frozenset(c.members) for c in detector.clusters()} == {frozenset(["harbour", "choir"])}
+        detector.add(doc("bees", signed(BRIEFS["bees"])))  # the sign-off's third holder: now boilerplate
+        assert detector.report("harbour", "choir").relation == "different"
+        assert {frozenset(c.members) for c in detector.clusters()} == {frozenset([n]) for n in
+                                                                      ("harbour", "choir", "bees")}
+
+
 def test_a_batch_of_unchanged_documents_that_compares_pairs_again_regroups_and_commits(tmp_path, monkeypatch):
     import detector.detector as detector_module
 

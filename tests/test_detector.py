@@ -86,9 +86,9 @@ def test_regrouping_only_around_added_documents_equals_regrouping_everything(det
     regrouped_around = []
     original = type(detector)._recluster_around
 
-    def recorded(self, added):
+    def recorded(self, added, loosened=()):
         regrouped_around.append(list(added))
-        return original(self, added)
+        return original(self, added, loosened)
 
     monkeypatch.setattr(type(detector), "_recluster_around", recorded)
     documents = [doc("rewrite", FLOOD_REWRITE), doc("chess", CHESS), doc("italy", FLOOD_OTHER_EVENT),
@@ -110,9 +110,9 @@ def test_a_component_too_large_to_regroup_whole_takes_in_documents_story_by_stor
     merged_into = []
     original = type(detector)._merge_into_stories
 
-    def recorded(self, added):
+    def recorded(self, added, loosened=()):
         merged_into.append(list(added))
-        return original(self, added)
+        return original(self, added, loosened)
 
     monkeypatch.setattr(type(detector), "_merge_into_stories", recorded)
     documents = [doc("rewrite", FLOOD_REWRITE), doc("chess", CHESS), doc("italy", FLOOD_OTHER_EVENT),
