@@ -4,6 +4,7 @@ and grouping documents into stories with stable ids."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Collection
 
 from . import clusters as story_clusters
 from .documents import parse_published
@@ -97,7 +98,7 @@ class StorySteps:
             terms = self._terms_cache[key] = Terms(**self.store.terms(key))
         return terms
 
-    def _recluster(self, added: list[int] | None = None, loosened: list[int] = ()) -> None:
+    def _recluster(self, added: list[int] | None = None, loosened: Collection[int] = ()) -> None:
         """Group every document into stories and give the stories ids. With `added` (a batch that only added
         documents) and no rescoring due, only the stories the new documents can reach through same-story pairs are
         regrouped: no other pair changed, so every other story stays as it is, and the result is the same as
@@ -119,7 +120,7 @@ class StorySteps:
         assignment = story_clusters.assign_ids(groups, previous, self.store.next_cluster_number)
         self.store.set_clusters(assignment.cluster_of, assignment.merges, assignment.next_number)
 
-    def _recluster_around(self, added: list[int], loosened: list[int] = ()) -> None:
+    def _recluster_around(self, added: list[int], loosened: Collection[int] = ()) -> None:
         """Regroup the connected components (of same-story pairs) that hold the added documents. Stories are
         average-linkage groups inside components, and adding documents only joins components, so every old story
         of these members lies inside them and keeps or merges its id exactly as a full regrouping would. A component
@@ -136,7 +137,7 @@ class StorySteps:
         assignment = story_clusters.assign_ids(groups, self.store.clusters_of(members), self.store.next_cluster_number)
         self.store.update_clusters(assignment.cluster_of, assignment.merges, assignment.next_number)
 
-    def _merge_into_stories(self, added: list[int], loosened: list[int] = ()) -> None:
+    def _merge_into_stories(self, added: list[int], loosened: Collection[int] = ()) -> None:
         """Group the added documents with the stories they link to, those stories taken whole: average linkage
         starts from each story as a group and each added document alone, so stories may merge with each other and
         with the new documents, but none is split, except that a document attached alone to a story (see
