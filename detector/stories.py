@@ -122,7 +122,8 @@ class StorySteps:
 
     def _recluster_around(self, added: list[int], loosened: Collection[int] = ()) -> None:
         """Regroup the connected components (of same-story pairs) that hold the added documents. Stories are
-        average-linkage groups inside components, and adding documents only joins components, so every old story
+        average-linkage groups inside components, and adding documents only joins components (pairs compared again
+        can only cut them, and story_groups finds the components among the members itself), so every old story
         of these members lies inside them and keeps or merges its id exactly as a full regrouping would. A component
         of more than REGROUP_LIMIT documents is not regrouped whole at every batch: see _merge_into_stories."""
         members = self.store.linked_component(added, self.params.grouping_threshold, self.params.same_story_threshold,
@@ -146,7 +147,8 @@ class StorySteps:
         linked to a few others); this costs the pairs of the stories the batch reaches. Only the order of merges can
         differ from a full regrouping, which the next rescoring (when the index has doubled) does again, and copies
         are one node only where both are among the stories reached. The stories of `loosened` documents, whose
-        pairs were compared again and may no longer hold them together, start from their members alone."""
+        pairs were compared again and may no longer hold them together, start from their members alone (a member
+        whose place is now in a story the batch does not reach stays alone until the next full regrouping)."""
         reached = sorted(self.store.linked(added, self.params.grouping_threshold, self.params.same_story_threshold)
                          | set(added))
         previous = self.store.clusters_of(reached)
