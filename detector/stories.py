@@ -122,9 +122,10 @@ class StorySteps:
 
     def _recluster_around(self, added: list[int], loosened: Collection[int] = ()) -> None:
         """Regroup the connected components (of same-story pairs) that hold the added documents. Stories are
-        average-linkage groups inside components, and adding documents only joins components (pairs compared again
-        can only cut them, and story_groups finds the components among the members itself), so every old story
-        of these members lies inside them and keeps or merges its id exactly as a full regrouping would. A component
+        average-linkage groups inside components, and adding documents only joins components (the documents whose
+        pairs were compared again are among `added`, so their components are found from those pairs as they are
+        now), so every old story of these members lies inside them and keeps or merges its id exactly as a full
+        regrouping would. A component
         of more than REGROUP_LIMIT documents is not regrouped whole at every batch: see _merge_into_stories."""
         members = self.store.linked_component(added, self.params.grouping_threshold, self.params.same_story_threshold,
                                               limit=REGROUP_LIMIT)
