@@ -477,6 +477,9 @@ from detector.parallel import Worker, fork_map
 
 def show_children():
     time.sleep(0.5)
+    deadline = time.monotonic() + 30  # a loaded machine can take longer to start them
+    while not multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.05)
     print(" ".join(str(child.pid) for child in multiprocessing.active_children()), flush=True)
 
 def slow(item):
