@@ -74,9 +74,8 @@ def record_decision(store: Store, key: int, params: ScoringParams,
             continue
         if other >= key:
             continue  # only documents that were there first
-        relation = pair.relation
-        if relation == DUPLICATE:
-            relation = decision_relation(pair.features, *ngram_counts(key, other), params)
+        relation = decision_relation(pair.features, *ngram_counts(key, other), params, relation=pair.relation) \
+            if pair.relation in (DUPLICATE, REWRITE) else pair.relation
         option = (rank[relation], -pair.probability, other, pair, relation)
         best = option if best is None or option[:3] < best[:3] else best
     if best is None:
@@ -87,15 +86,20 @@ def record_decision(store: Store, key: int, params: ScoringParams,
 
 
 def decision_relation(features: dict[str, float], newcomer_ngrams: int, earlier_ngrams: int,
-                      params: ScoringParams) -> str:
-    """What a `duplicate` pair says of its later text. `duplicate` is measured on the shorter text: the share of its
-    distinct word 3-grams found in the other (`containment`), so a full article is a duplicate of an excerpt of it
-    that came first. As the newcomer's decision it must hold the other way too: the share of the newcomer's own
-    3-grams found in the earlier text, containment x min(n_newcomer, n_earlier) / n_newcomer, must reach
-    `duplicate_containment` (it does whenever the newcomer has no more 3-grams than the earlier text: reformatted,
-    trimmed, repeated, an exact copy). A newcomer with more new text than that extends the earlier text rather than
-    copies it: a `rewrite` of it if its own sentences align with it as a rewrite's do (coverage_min, the less covered
-    side, is the longer text's), else the `same_story`."""
+                      params: ScoringParams, relation: str = DUPLICATE) -> str:
+    """What a `duplicate` or `rewrite` pair (`relation`) says of its later text. `duplicate` is measured on the
+    shorter text: the share of its distinct word 3-grams found in the other (`containment`), so a full article is a
+    duplicate of an excerpt of it that came first. As the newcomer's decision it must hold the other way too: the
+    share of the newcomer's own 3-grams found in the earlier text, containment x min(n_newcomer, n_earlier) /
+    n_newcomer, must reach `duplicate_containment` (it does whenever the newcomer has no more 3-grams than the
+    earlier text: reformatted, trimmed, repeated, an exact copy). A newcomer with more new text than that extends the
+    earlier text rather than copies it: a `rewrite` of it if its own sentences align with it as a rewrite's do
+    (coverage_min, the less covered side, is the longer text's), else the `same_story`. A `rewrite` pair is read the
+    same way: a pair is a rewrite when the sentences of either side align, and a newcomer longer than the earlier
+    text (more 3-grams) is its rewrite only when its own do (a full story that retells its flash)."""
+    extends = newcomer_ngrams > earlier_ngrams
+    if relation == REWRITE:
+        return STORY if extends and features.get("coverage_min", 0.0) < params.rewrite_coverage else REWRITE
     shared = features.get("containment", 0.0) * min(newcomer_ngrams, earlier_ngrams)
     # (a limit above 1 turns the containment rule off: then only exact copies are duplicates, and they stay so)
     if newcomer_ngrams <= 0 or shared / newcomer_ngrams >= min(1.0, params.duplicate_containment):

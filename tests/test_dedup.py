@@ -230,6 +230,27 @@ def test_a_newcomer_extends_an_earlier_text_when_too_little_of_it_is_in_that_tex
     assert decision_relation({"containment": 1.0, "coverage_min": 0.4}, 1000, 100, params) == "rewrite"
     # no more 3-grams than the earlier text (reformatted, trimmed, repeated): the pair's duplicate stands
     assert decision_relation({"containment": 0.8, "coverage_min": 0.0}, 90, 100, params) == "duplicate"
+    # a rewrite pair: a longer newcomer is a rewrite only when a quarter of its own sentences align (a user test: a
+    # full report after a flash of another outlet's version, 2 of its 15 sentences aligned); a shorter one stays one
+    assert decision_relation({"coverage_min": 0.133}, 400, 100, params, relation="rewrite") == "same_story"
+    assert decision_relation({"coverage_min": 0.3}, 400, 100, params, relation="rewrite") == "rewrite"
+    assert decision_relation({"coverage_min": 0.133}, 90, 100, params, relation="rewrite") == "rewrite"
+
+
+def test_a_full_report_after_a_flash_of_another_version_is_not_its_rewrite(detector_factory):
+    # the flash is two sentences of the rewrite; the full report (the wire story and six sentences more) aligns with
+    # both of them, so the pair is a `rewrite`, but only 2 of its own 11 sentences do: as its decision, `same_story`
+    more = ["Volunteers from all over Spain came to Paiporta on Thursday with shovels and water.",
+            "Schools in the town will stay closed until the roads are cleared, the mayor said.",
+            "The regional government opened a fund for families who lost their homes in the floods.",
+            "Insurance companies said claims could reach several hundred million euros this year.",
+            "Train services between Valencia and Madrid were suspended for a second day on Thursday.",
+            "The king and queen are expected to visit the worst hit towns at the weekend."]
+    detector = detector_factory(params=PARAMS)
+    detector.add(doc("flash", "\n".join(FLOOD_REWRITE.splitlines()[:2])))
+    decision = detector.add(doc("full", "\n".join([FLOOD_WIRE, *more])))
+    assert detector.report("flash", "full").relation == "rewrite"
+    assert (decision.status, decision.relation, decision.matched_id) == ("new", "same_story", "flash")
 
 
 def test_a_reformatted_or_repeated_copy_stays_a_duplicate_whatever_its_length_in_characters(detector_factory):
