@@ -32,11 +32,20 @@ INTERRUPTED = 130
 OUTPUT_CLOSED = 141
 
 
+#: the commands that write to an index (their functions' names): their messages on a stop say what is kept.
+WRITING_COMMANDS = frozenset({"index", "dedup", "remove"})
+
+
 def friendly_errors(command):
     """Errors the detector raises on purpose become one-line messages (exit 1); Ctrl-C, once the command's work is
     rolled back or committed as far as it got, exits 130 with a line saying so (click's own would say "Aborted!"
     and exit 1, as for any error); output closed by its reader stops the command the same way, with 141 (click
     would exit 1 without a word)."""
+    writes = command.__name__ in WRITING_COMMANDS
+    interrupted = "interrupted: every batch committed before it is kept" if writes else "interrupted"
+    stopped = "stopped: the output was closed by its reader" + ("; every batch committed before it is kept"
+                                                                 if writes else "")
+
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
@@ -44,15 +53,14 @@ def friendly_errors(command):
         except DetectorError as exc:
             raise click.ClickException(str(exc)) from None
         except KeyboardInterrupt:
-            click.echo("interrupted: every batch committed before it is kept", err=True)
+            click.echo(interrupted, err=True)
             sys.exit(INTERRUPTED)
         except BrokenPipeError:
             # the reader is gone: nothing more can be written to it, and Python would fail again flushing it at exit
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             try:
-                click.echo("stopped: the output was closed by its reader; every batch committed before it is kept",
-                           err=True)
+                click.echo(stopped, err=True)
             except BrokenPipeError:
                 os.dup2(devnull, sys.stderr.fileno())  # stderr went to the same closed pipe (2>&1 | head)
             sys.exit(OUTPUT_CLOSED)
@@ -339,12 +347,16 @@ def score_pairs(file, a_field: str, b_field: str, model: str | None, profile: st
     from .errors import InputError
     from .pairs import score_pairs as score
 
+    name = getattr(file, "name", "-")
+    source = "<stdin>" if name in ("-", "<stdin>") else name  # as `index` names its lines
+
     def pair_of(number: int, raw: bytes) -> dict:
-        row = json_line(raw, f"line {number}", first=number == 1)
+        where = f"{source}:{number}"
+        row = json_line(raw, where, first=number == 1)
         if not isinstance(row, dict) or not isinstance(row.get(a_field), str) or not isinstance(row.get(b_field), str):
-            raise InputError(f"line {number}: needs text fields {a_field!r} and {b_field!r}")
+            raise InputError(f"{where}: needs text fields {a_field!r} and {b_field!r}")
         if not row[a_field].strip() or not row[b_field].strip():
-            raise InputError(f"line {number}: {a_field!r} and {b_field!r} must not be empty")
+            raise InputError(f"{where}: {a_field!r} and {b_field!r} must not be empty")
         return row
 
     def pairs():

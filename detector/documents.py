@@ -144,20 +144,23 @@ def parse_published(value: str, doc_id: str = "?") -> datetime:
 
 
 def document_from_record(record: dict[str, Any], *, id_field: str = "id", text_field: str = "text",
-                         where: str = "") -> Document:
-    """A Document from one JSON object; `where` (file:line) prefixes any error."""
+                         where: str = "", fields_hint: str = "use --id-field/--text-field if your data names them "
+                                                             "differently") -> Document:
+    """A Document from one JSON object; `where` (file:line) prefixes any error, and `fields_hint` follows the
+    message for a missing field (what the caller's user can do about it)."""
     prefix = f"{where}: " if where else ""
     if not isinstance(record, dict):
         raise InputError(f"{prefix}expected a JSON object, got {type(record).__name__}")
     missing = [f for f in (id_field, text_field) if f not in record]
     if missing:
-        raise InputError(f"{prefix}missing field {missing[0]!r} (fields present: {sorted(record)}); "
-                         f"use --id-field/--text-field if your data names them differently")
+        raise InputError(f"{prefix}missing field {missing[0]!r} (fields present: {sorted(record)}); {fields_hint}")
     doc_id, text = record[id_field], record[text_field]
     if isinstance(doc_id, int) and not isinstance(doc_id, bool):
         doc_id = str(doc_id)
-    if not isinstance(doc_id, str) or not isinstance(text, str):
-        raise InputError(f"{prefix}{id_field!r} and {text_field!r} must be strings")
+    for name, value in ((id_field, doc_id), (text_field, text)):
+        if not isinstance(value, str):
+            kind = "a string or a whole number" if name == id_field else "a string"
+            raise InputError(f"{prefix}{name!r} must be {kind}, got {type(value).__name__}")
     known = {k: record.get(k) for k in KNOWN_FIELDS}
     for k, v in known.items():
         if v is not None and not isinstance(v, str):

@@ -156,7 +156,8 @@ def evaluate_file(path: str, *, encoder=None, model: str | None = None, profile:
     fields = rows[0][1]
     started = time.perf_counter()
     if "story" in fields:
-        docs = [document_from_record(row, where=f"{path}:{number}") for number, row in rows]
+        hint = "every line of a story set needs `id`, `text` and `story` (pairs go in a file of their own)"
+        docs = [document_from_record(row, where=f"{path}:{number}", fields_hint=hint) for number, row in rows]
         missing = [number for number, row in rows if "story" not in row]
         if missing:
             raise InputError(f"{path}:{missing[0]}: no `story` label (every document of a story set needs one)")

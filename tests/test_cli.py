@@ -447,3 +447,18 @@ def test_only_files_and_folders_are_read_ahead(tmp_path):
     assert all_files((str(tmp_path / "a.jsonl"), str(tmp_path)))
     assert not all_files(("-",))
     assert not all_files((str(tmp_path / "a.jsonl"), str(tmp_path / "feed")))  # a live stream among them
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("index", "stopped: the output was closed by its reader; every batch committed before it is kept"),
+    ("info", "stopped: the output was closed by its reader"),  # it writes nothing to the index: nothing to keep
+])
+def test_a_stop_says_what_was_kept_only_for_commands_that_write(name, message):
+    import subprocess
+    import sys
+    script = ("from detector.cli import friendly_errors\n"
+              f"def {name}():\n    raise BrokenPipeError\n"
+              f"friendly_errors({name})()\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 141
+    assert done.stderr.splitlines()[-1] == message

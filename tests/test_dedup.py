@@ -147,7 +147,8 @@ def test_dedup_reports_bad_lines_by_number(run):
     stopped = run("-", input='{"id": "c", "text": "more words"}\n{"id": 5.5, "text": "x"}\n')
     assert stopped.exit_code == 1
     assert [json.loads(line)["id"] for line in stopped.stdout.splitlines()] == ["c"]
-    assert stopped.stderr.splitlines()[-1].startswith("Error: <stdin>:2: 'id' and 'text' must be strings")
+    assert stopped.stderr.splitlines()[-1].startswith(
+        "Error: <stdin>:2: 'id' must be a string or a whole number, got float")
 
 
 def test_dedup_refuses_a_huge_document_and_keeps_the_rest(run):

@@ -160,7 +160,7 @@ def test_custom_id_and_text_fields():
     (b'{"id": "", "text": "text"}\n',
      "<stdin>:1: document id '' is empty: give every document a non-empty id"),
     (b'{"id": "a", "text": ["a", "list"]}\n',
-     "<stdin>:1: 'id' and 'text' must be strings"),
+     "<stdin>:1: 'text' must be a string, got list"),
     (b'["id", "text"]\n',
      "<stdin>:1: expected a JSON object, got list"),
     (b'{"id": "a", "text": "caf\xe9"}\n',

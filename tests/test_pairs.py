@@ -48,10 +48,10 @@ def test_score_pairs_command_adds_fields_and_keeps_the_rest(fake_model):
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ('{"a": "x", "b": "y"}\n{"a": "x",\n', "Error: line 2: malformed JSON (Expecting property name"),
-    ('{"a": "x \\ud800 y", "b": "x y"}\n', "Error: line 1: a \\u escape in it is half of a surrogate pair"),
-    ('{"a": "x"}\n', "Error: line 1: needs text fields 'a' and 'b'"),
-    ('{"a": "x", "b": "  "}\n', "Error: line 1: 'a' and 'b' must not be empty"),
+    ('{"a": "x", "b": "y"}\n{"a": "x",\n', "Error: <stdin>:2: malformed JSON (Expecting property name"),
+    ('{"a": "x \\ud800 y", "b": "x y"}\n', "Error: <stdin>:1: a \\u escape in it is half of a surrogate pair"),
+    ('{"a": "x"}\n', "Error: <stdin>:1: needs text fields 'a' and 'b'"),
+    ('{"a": "x", "b": "  "}\n', "Error: <stdin>:1: 'a' and 'b' must not be empty"),
 ])
 def test_score_pairs_bad_input(fake_model, text, message):
     result = CliRunner().invoke(cli, ["score-pairs", "--model", "fake-hash-encoder", "-"], input=text)
@@ -59,16 +59,24 @@ def test_score_pairs_bad_input(fake_model, text, message):
     assert result.stderr.startswith(message)
 
 
+def test_score_pairs_names_the_file_of_a_bad_line(fake_model, tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    path.write_text('{"a": "x", "b": "y"}\n{"a": "x"}\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["score-pairs", "--model", "fake-hash-encoder", str(path)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {path}:2: needs text fields 'a' and 'b'")
+
+
 def test_score_pairs_keeps_the_lines_before_a_bad_one_or_skips_it(fake_model):
     good = json.dumps({"a": SENTENCE, "b": SENTENCE})
     text = f"{good}\n{{not json}}\n{good}\n"
     stopped = CliRunner().invoke(cli, ["score-pairs", "--model", "fake-hash-encoder", "-"], input=text)
     assert stopped.exit_code == 1 and len(stopped.stdout.splitlines()) == 1  # the line before it, scored
-    assert stopped.stderr.startswith("Error: line 2: malformed JSON")
+    assert stopped.stderr.startswith("Error: <stdin>:2: malformed JSON")
     skipped = CliRunner().invoke(cli, ["score-pairs", "--model", "fake-hash-encoder", "--on-error", "skip", "-"],
                                  input=text)
     assert skipped.exit_code == 0 and len(skipped.stdout.splitlines()) == 2
-    assert skipped.stderr.splitlines()[0].startswith("skipped: line 2: malformed JSON")
+    assert skipped.stderr.splitlines()[0].startswith("skipped: <stdin>:2: malformed JSON")
 
 
 BLANK_LINES = "\ufeff\n", "\u00a0\n", " \t\n", "\u2003\r\n"  # a BOM alone (first line), no-break and em spaces
@@ -141,3 +149,13 @@ def test_eval_refuses_unlabelled_data(fake_model, tmp_path: Path):
     result = CliRunner().invoke(cli, ["eval", "--model", "fake-hash-encoder", str(data)])
     assert result.exit_code == 1
     assert "lines need either `id`, `text` and `story`" in result.stderr
+
+
+def test_eval_of_a_story_set_with_a_pair_line_says_what_each_line_needs(fake_model, tmp_path):
+    data = tmp_path / "mixed.jsonl"
+    data.write_text(json.dumps({"id": "a", "text": "Some words here.", "story": "s"}) + "\n" +
+                    json.dumps({"a": "x", "b": "y", "label": 1}) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["eval", "--model", "fake-hash-encoder", str(data)])
+    assert result.exit_code == 1
+    assert "--id-field" not in result.stderr  # eval has no such option
+    assert f"{data}:2: missing field 'id'" in result.stderr and "needs `id`, `text` and `story`" in result.stderr
