@@ -175,12 +175,22 @@ def test_pairs_beyond_a_batch_budget_wait_and_are_compared_again_by_the_next_bat
             {frozenset([i]) for i in BRIEFS}
 
 
-def test_a_text_that_adds_reporting_to_a_syndicated_story_keeps_it_in_their_pairs(tmp_path):
+SHORT_WIRE_LIMIT = pytest.mark.xfail(
+    strict=True, reason="known limit (README, Boilerplate is set aside): a kept block of a brief's length is not "
+    "adopted by partners, so a text extending a short wire story sets it aside; adopting blocks that are most of "
+    "their text merged sign-off-only items with unrelated briefs (a review)")
+
+
+@pytest.mark.parametrize("wire", [
+    pytest.param(f"{FLOOD_WIRE}\nThe government in Madrid declared three days of national mourning.",
+                 id="longer than a brief"),
+    pytest.param(FLOOD_WIRE, marks=SHORT_WIRE_LIMIT, id="a brief's length"),  # 5 sentences
+])
+def test_a_text_that_adds_reporting_to_a_syndicated_story_keeps_it_in_their_pairs(tmp_path, wire):
     # the copies keep the wire story (it is most of each); a text that adds as much reporting again would set it
     # aside on its own, but in its pairs with the copies it is compared with them on what they keep
     credits = ["Reported by our Madrid bureau.", "Additional reporting by news agencies in Spain.",
                "This story was first published by our partners."]
-    wire = f"{FLOOD_WIRE}\nThe government in Madrid declared three days of national mourning."  # more than a brief
     extended = "\n".join([wire, FLOOD_REWRITE,
                           "Volunteers from all over Spain came to Paiporta on Thursday with shovels and water.",
                           "Schools in the town will stay closed until the roads are cleared, the mayor said."])
@@ -188,28 +198,6 @@ def test_a_text_that_adds_reporting_to_a_syndicated_story_keeps_it_in_their_pair
     for name, on in (("on", True), ("off", False)):
         with _detector(tmp_path, name, boilerplate=on) as detector:
             detector.index([doc(f"outlet {n}", f"{wire}\n{line}") for n, line in enumerate(credits)])
-            detector.index([doc("extended", extended)])
-            report = detector.report("outlet 0", "extended")
-            found.append((report.features, report.relation))
-            assert report.set_aside == [[], []]
-    assert found[0] == found[1]
-
-
-@pytest.mark.xfail(strict=True, reason="known limit (README, Boilerplate is set aside): a kept block of a brief's "
-                   "length is not adopted by partners, so a text extending a short wire story sets it aside; adopting "
-                   "blocks that are most of their text merged sign-off-only items with unrelated briefs (a review)")
-def test_a_text_that_adds_reporting_to_a_short_syndicated_story_keeps_it_in_their_pairs(tmp_path):
-    # a wire story of a brief's length (5 sentences) carried by outlets that add only a credit line: each copy is
-    # the story and little else, so a text that adds as much reporting again should compare with them on the story
-    credits = ["Reported by our Madrid bureau.", "Additional reporting by news agencies in Spain.",
-               "This story was first published by our partners."]
-    extended = "\n".join([FLOOD_WIRE, FLOOD_REWRITE,
-                          "Volunteers from all over Spain came to Paiporta on Thursday with shovels and water.",
-                          "Schools in the town will stay closed until the roads are cleared, the mayor said."])
-    found = []
-    for name, on in (("on", True), ("off", False)):
-        with _detector(tmp_path, name, boilerplate=on) as detector:
-            detector.index([doc(f"outlet {n}", f"{FLOOD_WIRE}\n{line}") for n, line in enumerate(credits)])
             detector.index([doc("extended", extended)])
             report = detector.report("outlet 0", "extended")
             found.append((report.features, report.relation))
