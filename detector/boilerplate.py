@@ -45,6 +45,13 @@ def kept_common(view: TextView, common: set[int], dropped: tuple[int, ...]) -> s
     return kept if len(kept) > BRIEF_SENTENCES else set()
 
 
+def how_compared(view: TextView, common: set[int]) -> tuple[tuple[int, ...], set[int]]:
+    """What a pair does with the common sentences of `view`: its common_positions (set aside) and its kept_common
+    (compared on the other side too)."""
+    dropped = common_positions(view, common)
+    return dropped, kept_common(view, common, dropped)
+
+
 def pair_positions(view: TextView, dropped: tuple[int, ...], kept_by_other: set[int]) -> tuple[int, ...]:
     """`dropped` (the common_positions of `view`), less the sentences the other text of the pair keeps
     (kept_common)."""

@@ -402,12 +402,8 @@ class Detector(StorySteps, DedupSteps):
             views = {key: self._view(key) for key in keys}
             common = self._common_sentences(views.values())
             before = common - newly
-
-            def compared_as(view: TextView, held: set[int]) -> tuple:
-                dropped = boilerplate.common_positions(view, held)
-                return dropped, boilerplate.kept_common(view, held, dropped)
-
-            changed = [key for key, view in views.items() if compared_as(view, common) != compared_as(view, before)]
+            changed = [key for key, view in views.items()
+                       if boilerplate.how_compared(view, common) != boilerplate.how_compared(view, before)]
         waiting = self.store.stale_texts()
         if not changed and not waiting:
             return []
@@ -571,10 +567,9 @@ class Detector(StorySteps, DedupSteps):
         common = self._common_sentences(views.values()) if self.settings.boilerplate else set()
         if not common:
             return {(a, b): (views[a], views[b]) for a, b in pairs}
-        dropped = {key: boilerplate.common_positions(view, common) for key, view in views.items()}
-        kept = {key: boilerplate.kept_common(view, common, dropped[key]) for key, view in views.items()}
-        return {(a, b): (self._part(a, views[a], boilerplate.pair_positions(views[a], dropped[a], kept[b])),
-                         self._part(b, views[b], boilerplate.pair_positions(views[b], dropped[b], kept[a])))
+        how = {key: boilerplate.how_compared(view, common) for key, view in views.items()}  # (dropped, kept)
+        return {(a, b): (self._part(a, views[a], boilerplate.pair_positions(views[a], how[a][0], how[b][1])),
+                         self._part(b, views[b], boilerplate.pair_positions(views[b], how[b][0], how[a][1])))
                 for a, b in pairs}
 
     def _part(self, key, view: TextView, dropped: tuple[int, ...]) -> TextView:

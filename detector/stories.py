@@ -125,8 +125,8 @@ class StorySteps:
         average-linkage groups inside components, and adding documents only joins components (the documents whose
         pairs were compared again are among `added`, so their components are found from those pairs as they are
         now), so every old story of these members lies inside them and keeps or merges its id exactly as a full
-        regrouping would. A component
-        of more than REGROUP_LIMIT documents is not regrouped whole at every batch: see _merge_into_stories."""
+        regrouping would. A component of more than REGROUP_LIMIT documents is not regrouped whole at every batch:
+        see _merge_into_stories."""
         members = self.store.linked_component(added, self.params.grouping_threshold, self.params.same_story_threshold,
                                               limit=REGROUP_LIMIT)
         if members is None:
