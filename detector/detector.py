@@ -476,7 +476,10 @@ class Detector(StorySteps, DedupSteps):
             for other in self._reaching_threshold(view.signature, proposed[key]).tolist():
                 note(key, other, MINHASH)
         if self.settings.neighbors and views:  # one search for the whole batch (a matrix product, not a loop)
-            sims, ids = snapshot.documents.search(np.vstack([v.vector for v in views]), self.settings.neighbors + 1)
+            floor = min(self.settings.neighbor_floor(1, 1), self.settings.neighbor_floor(BRIEF_SENTENCES + 1,
+                                                                                          BRIEF_SENTENCES + 1))
+            sims, ids = snapshot.documents.search(np.vstack([v.vector for v in views]), self.settings.neighbors + 1,
+                                                  at_least=floor)
             near = [(key, len(view.sentences), float(sim), int(other))
                     for key, view, row_sims, row_ids in zip(new_keys, views, sims, ids)
                     for sim, other in zip(row_sims, row_ids) if other >= 0 and other != key]

@@ -101,3 +101,26 @@ def test_rows_short_of_live_results_are_searched_again(graph_from_300, monkeypat
     index.remove(near.tolist())
     _, ids = index.search(x[:1], 10)  # the first request (2k + 10 = 30) holds only removed ones
     assert (ids >= 0).all() and not set(ids[0].tolist()) & set(near.tolist())
+
+
+def test_a_floored_batch_search_of_a_flat_index_finds_what_faiss_finds_at_or_above_the_floor():
+    index, x = filled(250)
+    index.remove([1003, 1100])  # a flat index drops removed vectors from its arrays: the product must follow
+    queries = unit_rows(70, seed=1)  # more rows than one product (FLAT_PRODUCT_ROWS), more than ONE_THREAD_BELOW
+    for k, floor in ((5, -1.0), (21, 0.3), (3, 0.5)):
+        sims, ids = index.search(queries, k)
+        floored_sims, floored_ids = index.search(queries, k, at_least=floor)
+        for row in range(len(queries)):
+            wanted = [(float(s), int(i)) for s, i in zip(sims[row], ids[row]) if s >= floor]
+            found = [(float(s), int(i)) for s, i in zip(floored_sims[row], floored_ids[row]) if i >= 0]
+            assert [i for _, i in found] == [i for _, i in wanted]  # the same neighbours, best first
+            assert np.allclose([s for s, _ in found], [s for s, _ in wanted], atol=1e-5)  # up to float rounding
+            assert (floored_ids[row][len(found):] == -1).all() and 1003 not in floored_ids[row]
+
+
+def test_a_floored_search_breaks_ties_by_id_and_keeps_k():
+    x = unit_rows(1)
+    index = VectorIndex(x.shape[1])
+    index.add(np.array([7, 3, 9, 5]), np.repeat(x, 4, axis=0))  # four copies of one vector
+    sims, ids = index.search(np.repeat(x, 30, axis=0), 2, at_least=0.9)
+    assert ids.tolist() == [[3, 5]] * 30 and np.allclose(sims, 1.0)
