@@ -303,15 +303,16 @@ class TermOverlap:
     shared: list[str] = field(default_factory=list)
 
 
-def _variant_groups(a: Terms, b: Terms) -> dict[tuple[str, str], str]:
+def _variant_groups(a: Terms, b: Terms, exact: set[str] | None = None) -> dict[tuple[str, str], str]:
     """(side, term) -> the name of its variant group (its smallest member), for the terms of a and b that are
     spelling variants of a term on the other side; every other term is a group of its own (a term on both sides:
-    one group named by the term). Symmetric in a and b, transitive."""
+    one group named by the term). Symmetric in a and b, transitive. `exact`: the terms both hold, if known."""
     a_by_initial, b_by_initial = a.varying_by_initial, b.varying_by_initial
     initials = a_by_initial.keys() & b_by_initial.keys()  # variants share their first letter
     if not initials:
         return {}
-    exact = a.counts.keys() & b.counts.keys()
+    if exact is None:
+        exact = a.counts.keys() & b.counts.keys()
     parent: dict[tuple[str, str], tuple[str, str]] = {}
 
     def find(node: tuple[str, str]) -> tuple[str, str]:
@@ -350,6 +351,33 @@ def _total_square(terms: Terms, weight: Callable[[str], float], token: object) -
     return total
 
 
+def _exact_overlap(a: Terms, b: Terms, both: set[str], stats: TermStats | None,
+                   indexed: tuple[bool, bool]) -> float:
+    """term_overlap's score where no term is a spelling variant of another: each shared term is a group of its own
+    (the common case; the same sums as term_overlap's, without its groups)."""
+    pair_size = sum(indexed)
+    if stats is None:
+        own_a = own_b = shared = term_weight
+        token_a = token_b = None
+    else:
+        own_a, own_b = stats.weights(int(indexed[0]), pair_size), stats.weights(int(indexed[1]), pair_size)
+        shared = stats.weights(pair_size, pair_size)
+        token_a, token_b = (stats.token, int(indexed[0]), pair_size), (stats.token, int(indexed[1]), pair_size)
+    square_a, square_b = _total_square(a, own_a, token_a), _total_square(b, own_b, token_b)
+    roots_a, roots_b = a.roots, b.roots
+    kept_a = kept_b = dot = 0.0
+    for t in both:
+        root_a, root_b, weight = roots_a[t], roots_b[t], shared(t)
+        square_a -= (root_a * own_a(t)) ** 2
+        square_b -= (root_b * own_b(t)) ** 2
+        value_a, value_b = root_a * weight, root_b * weight
+        kept_a += value_a * value_a
+        kept_b += value_b * value_b
+        dot += value_a * value_b
+    norm = math.sqrt((max(0.0, square_a) + kept_a) * (max(0.0, square_b) + kept_b))
+    return min(1.0, dot / norm) if norm else 0.0
+
+
 def term_overlap(a: Terms, b: Terms, *, stats: TermStats | None = None,
                  indexed: tuple[bool, bool] = (False, False), explain: bool = True) -> TermOverlap:
     """How much the two texts' specific terms agree, rare terms counting most: rare in general English always, and
@@ -357,11 +385,13 @@ def term_overlap(a: Terms, b: Terms, *, stats: TermStats | None = None,
     `explain`, the shared terms are listed too (for reports; scoring needs only the score)."""
     if not a.counts or not b.counts:
         return TermOverlap(0.0, [])
-    group = _variant_groups(a, b)
     both = a.counts.keys() & b.counts.keys()
+    group = _variant_groups(a, b, both)
     if not both and not group:
         return TermOverlap(0.0, [])  # nothing shared, not even a variant: the cosine is 0 whatever the weights
     pair_size = sum(indexed)
+    if not group and not explain:
+        return TermOverlap(_exact_overlap(a, b, both, stats, indexed))
     # Only the terms the two share (exactly or as variants) are weighted here; each text's other terms enter the
     # norm through its total, computed once per text and collection.
     vectors, squares = [], []

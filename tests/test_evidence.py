@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from detector.compare import TextView, compare, views_of_texts
 from detector.config import Settings
-from detector.evidence import (Terms, align, lead_cosine, quotations, shared_quotes, specific_terms, term_overlap,
+from detector.evidence import (Terms, TermStats, align, lead_cosine, quotations, shared_quotes, specific_terms, term_overlap,
                                term_weight, variants_match, word_ngrams)
 from detector.sentences import fold, words
 from detector.scoring import Scorer
@@ -239,6 +239,18 @@ def test_term_overlap_is_symmetric_and_bounded(a, b):
     assert score == pytest.approx(term_overlap(b, a).score)
     if any(term_weight(t) > 0 for t in a.counts):
         assert term_overlap(a, a).score == pytest.approx(1.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(term_dicts, term_dicts, st.integers(0, 40), st.sampled_from([(True, True), (True, False), (False, False)]))
+def test_the_score_alone_is_the_score_of_the_full_comparison(a, b, more, indexed):
+    # explain=False takes a shorter way where no term is a variant of another (scoring, rescoring): the same sums
+    stats = TermStats(sum(indexed) + more, {t: 1 + (len(t) % 7) for t in {**a.counts, **b.counts}})
+    for collection in (None, stats):
+        full = term_overlap(a, b, stats=collection, indexed=indexed if collection else (False, False))
+        alone = term_overlap(a, b, stats=collection, indexed=indexed if collection else (False, False),
+                             explain=False)
+        assert alone.score == pytest.approx(full.score, abs=1e-12)
 
 
 def test_variant_groups_are_transitive():
