@@ -374,8 +374,7 @@ class Detector(StorySteps, DedupSteps):
             new_keys.append(key)
 
         candidates = self._candidates(new_keys, exact_pairs)
-        published = {k: d.published for k, d in
-                     self.store.summaries_by_key(sorted({k for pair in candidates for k in pair})).items()}
+        published = self.store.published_dates(sorted({k for pair in candidates for k in pair}))
         scored = self._confirm(candidates, published)
         self.store.put_pairs(scored)
         confirmed = sum(pair.relation != "different" for pair in scored)
@@ -421,7 +420,7 @@ class Detector(StorySteps, DedupSteps):
         if queue[taken:] or waiting:
             self.store.set_stale_texts(queue[taken:])
         touched = sorted({k for pair in pairs for k in pair})
-        published = {k: d.published for k, d in self.store.summaries_by_key(touched).items()}
+        published = self.store.published_dates(touched)
         self.store.put_pairs(self._confirm(pairs, published))
         return touched
 

@@ -445,6 +445,17 @@ class Store:
         return {row[0]: Summary(*row) for row in
                 self._rows_in(f"SELECT {self._SUMMARY_COLUMNS} FROM documents d WHERE d.key IN ({{marks}})", keys)}
 
+    def keys(self) -> list[int]:
+        """Every document's key, in indexing order (summaries() reads each text for its length; this reads none)."""
+        return [key for (key,) in self._db.execute("SELECT key FROM documents ORDER BY seq")]
+
+    def published_dates(self, keys: list[int] | None = None) -> dict[int, str | None]:
+        """key -> published date (None where it has none), for every document or those of `keys`, without reading
+        their texts."""
+        if keys is None:
+            return dict(self._db.execute("SELECT key, published FROM documents"))
+        return dict(self._rows_in("SELECT key, published FROM documents WHERE key IN ({marks})", keys))
+
     def summaries(self) -> list[Summary]:
         """Every document without its text, in indexing order."""
         return [Summary(*row) for row in

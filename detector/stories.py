@@ -59,7 +59,7 @@ class StorySteps:
         proportion to the whole index at every rescoring)."""
         stats = self._stats()
         every_pair = stats.documents < RESCORE_EVERY_BATCH_BELOW
-        published = {d.key: d.published for d in self.store.summaries()}
+        published = self.store.published_dates()
         scores: dict[tuple[int, int], float] = {}
         changed: list[StoredPair] = []
         todo: list[StoredPair] = []
@@ -107,7 +107,7 @@ class StorySteps:
         if added is not None and not self._inherited and not self._rescore_due():
             self._recluster_around(added, loosened)
             return
-        keys = [d.key for d in self.store.summaries()]
+        keys = self.store.keys()
         scores = self._links()
         groups = story_clusters.story_groups(keys, scores, self.params.grouping_threshold,
                                              attach=self.params.same_story_threshold, copies=self._copies())
