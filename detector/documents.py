@@ -21,16 +21,18 @@ KNOWN_FIELDS = ("title", "source", "url", "published")
 
 _QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "‛": "'", "“": '"', "”": '"', "„": '"', "‟": '"',
                          "–": "-", "—": "-", "‐": "-", "‑": "-"})
-_SPACE = re.compile(r"\s+")
 _HAS_WORD = re.compile(r"[^\W_]")
 #: a JSON escape of a UTF-16 surrogate (\uD800-\uDFFF): only a pair of them makes a character.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def normalise(text: str) -> str:
-    """The text as compared for exact duplicates: NFKC, unified quotes and dashes, case-folded, spaces collapsed."""
-    text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()
-    return _SPACE.sub(" ", text).strip()
+    """The text as compared for exact duplicates: NFKC, unified quotes and dashes, case-folded, spaces collapsed.
+    (An ASCII text is its own NFKC form and holds none of the quotes and dashes unified; str.split() splits at the
+    same whitespace as the pattern \\s+: equal to re.sub(r"\\s+", " ", text).strip(), tested, at half the cost.)"""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text).translate(_QUOTES)
+    return " ".join(text.casefold().split())
 
 
 def content_hash(text: str) -> str:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import unicodedata
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detector import Document, InputError, content_hash, normalise, read_paths
-from detector.documents import parse_published
+from detector.documents import _QUOTES, parse_published
 
 
 def jsonl(*records: dict) -> bytes:
@@ -22,6 +26,20 @@ def jsonl(*records: dict) -> bytes:
 def test_normalise_folds_case_quotes_dashes_and_spaces():
     # the same headline as typed by two desks: curly vs straight quotes, an en dash, a double space, a tab, a newline
     assert normalise("  “Kyiv  Talks” – Day\tOne\n") == '"kyiv talks" - day one'
+
+
+def _normalised_as_before(text: str) -> str:
+    # normalise() as it was first written: indexes store content hashes, so its result must never change
+    text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()
+    return re.sub(r"\s+", " ", text).strip()
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from("aZ é‘’“”–—‐‑\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2028\u2029"
+                                        "\u202f\u205f\u3000\u200b\ufeffﬁ²"))
+       | st.text())
+def test_normalise_gives_what_it_always_gave(text):
+    assert normalise(text) == _normalised_as_before(text)
 
 
 @pytest.mark.parametrize("variant", [
