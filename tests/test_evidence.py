@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from detector.compare import TextView, compare, views_of_texts
 from detector.config import Settings
-from detector.evidence import (Terms, TermStats, align, lead_cosine, quotations, shared_quotes, specific_terms, term_overlap,
-                               term_weight, variants_match, word_ngrams)
+from detector.evidence import (Terms, TermStats, align, lead_cosine, quotations, shared_quotes, specific_terms,
+                               term_overlap, term_weight, variants_match, word_ngrams)
 from detector.sentences import fold, words
 from detector.scoring import Scorer
 
