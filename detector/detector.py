@@ -291,8 +291,9 @@ class Detector(StorySteps, DedupSteps):
         `ahead`: what a worker is preparing of it, if anything."""
         added, replaced, unchanged, updated, exact = [], [], [], [], []
         todo: list[tuple[Document, int | None]] = []
+        known_ids = self.store.content_hashes([doc.id for doc in batch])  # one query for the batch's new ids
         for doc in batch:  # ids are unique within a batch (see _batches)
-            old = self.store.document(doc.id)
+            old = self.store.document(doc.id) if doc.id in known_ids else None
             if old is not None and old.content_hash == doc.content_hash:
                 if old.metadata != doc.metadata:
                     self.store.update_metadata(old.key, doc.metadata, doc.published)
@@ -311,9 +312,10 @@ class Detector(StorySteps, DedupSteps):
         indexed: dict[str, int] = {}  # content hash -> the indexed document with that text
         seen: set[str] = set()
         new_text: list[bool] = []  # False: an exact duplicate, never split nor encoded
+        known_texts = self.store.indexed_hashes(sorted({doc.content_hash for doc, _ in todo}))
         for doc, _ in todo:
             digest = doc.content_hash
-            stored = self.store.document_by_hash(digest) if digest not in seen else None
+            stored = self.store.document_by_hash(digest) if digest not in seen and digest in known_texts else None
             if stored is not None:
                 indexed[digest] = stored.key
             new_text.append(not (digest in seen or digest in indexed))
@@ -336,6 +338,7 @@ class Detector(StorySteps, DedupSteps):
         runs += ahead.encoded if ahead is not None else 0
 
         new_keys: list[int] = []
+        added_views: list[TextView] = []  # those of new_keys
         exact_pairs: list[tuple[int, int]] = []
         by_hash: dict[str, int] = {}
         settings = self.settings
@@ -365,13 +368,17 @@ class Detector(StorySteps, DedupSteps):
                                           held_sentences=view.sentence_hashes
                                           if settings.shared_sentences and original is None else ())
             self._term_stats = None
-            snapshot.add(key, view.vector, sig)
             self._views[key] = view
+            added_views.append(view)
             if original is not None:
                 exact_pairs.append((key, original))
                 exact.append((doc.id, self._id_of(original)))
             by_hash.setdefault(digest, key)
             new_keys.append(key)
+        # into the search indexes together (a FAISS add, a table write), before any candidate is looked for
+        if added_views:
+            snapshot.add_many(new_keys, np.vstack([view.vector for view in added_views]),
+                              [view.signature for view in added_views])
 
         candidates = self._candidates(new_keys, exact_pairs)
         published = self.store.published_dates(sorted({k for pair in candidates for k in pair}))
