@@ -486,8 +486,8 @@ class Detector(StorySteps, DedupSteps):
                                                                                           BRIEF_SENTENCES + 1))
             sims, ids = snapshot.documents.search(np.vstack([v.vector for v in views]), self.settings.neighbors + 1,
                                                   at_least=floor)
-            near = [(key, len(view.sentences), float(sim), int(other))
-                    for key, view, row_sims, row_ids in zip(new_keys, views, sims, ids)
+            near = [(key, len(view.sentences), sim, other)  # plain floats and ints (tolist), not numpy scalars
+                    for key, view, row_sims, row_ids in zip(new_keys, views, sims.tolist(), ids.tolist())
                     for sim, other in zip(row_sims, row_ids) if other >= 0 and other != key]
             for key, other in self._above_neighbor_floor(near):
                 note(key, other, EMBEDDING)
