@@ -118,6 +118,25 @@ def test_a_floored_batch_search_of_a_flat_index_finds_what_faiss_finds_at_or_abo
             assert (floored_ids[row][len(found):] == -1).all() and 1003 not in floored_ids[row]
 
 
+def test_a_floored_search_among_crowded_vectors_is_faiss_search_above_the_floor(monkeypatch):
+    rng = np.random.default_rng(2)
+    lean = rng.standard_normal(16)
+    x = lean + 0.3 * rng.standard_normal((300, 16))
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    index = VectorIndex(16)
+    index.add(np.arange(300) + 1000, x)
+    queries = x[:150]
+    sims, ids = index.search(queries, 10)
+    for crowded in (8, 0):  # 0: any score above the floor counts as crowded, so FAISS answers from the first product
+        monkeypatch.setattr(vectors, "CROWDED_PER_ROW", crowded)
+        floored_sims, floored_ids = index.search(queries, 10, at_least=0.9)
+        for row in range(len(queries)):
+            wanted = [int(i) for s, i in zip(sims[row], ids[row]) if s >= 0.9]
+            found = [int(i) for i in floored_ids[row] if i >= 0]
+            assert sorted(found) == sorted(wanted)
+            assert (floored_sims[row][len(found):] == -np.inf).all()
+
+
 def test_a_floored_search_breaks_ties_by_id_and_keeps_k():
     x = unit_rows(1)
     index = VectorIndex(x.shape[1])
