@@ -482,10 +482,9 @@ class Detector(StorySteps, DedupSteps):
             for other in self._reaching_threshold(view.signature, proposed[key]).tolist():
                 note(key, other, MINHASH)
         if self.settings.neighbors and views:  # one search for the whole batch (a matrix product, not a loop)
-            floor = min(self.settings.neighbor_floor(1, 1), self.settings.neighbor_floor(BRIEF_SENTENCES + 1,
-                                                                                          BRIEF_SENTENCES + 1))
+            # neighbor_min_cosine is the lowest floor (Settings holds the full-text floor at or above it)
             sims, ids = snapshot.documents.search(np.vstack([v.vector for v in views]), self.settings.neighbors + 1,
-                                                  at_least=floor)
+                                                  at_least=self.settings.neighbor_min_cosine)
             near = [(key, len(view.sentences), sim, other)  # plain floats and ints (tolist), not numpy scalars
                     for key, view, row_sims, row_ids in zip(new_keys, views, sims.tolist(), ids.tolist())
                     for sim, other in zip(row_sims, row_ids) if other >= 0 and other != key]
